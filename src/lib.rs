@@ -1,0 +1,10 @@
+//! A sans-IO Kafka producer.
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod wire;
