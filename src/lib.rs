@@ -7,4 +7,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod kafka_code;
 pub mod wire;
+
+pub use kafka_code::KafkaCode;

@@ -12,7 +12,16 @@
 
 pub mod codec_error;
 pub mod crc32c;
+pub mod frame;
+pub mod header;
+pub mod message;
+pub mod messages;
 pub mod primitives;
+#[cfg(test)]
+mod sample_rng;
 
 pub use codec_error::{DecodeError, EncodeError};
+pub use frame::FrameDecoder;
+pub use message::{Message, MessageKind, Request};
+pub use messages::ApiKey;
 pub use primitives::{RawTaggedField, Reader, Uuid};
