@@ -202,9 +202,13 @@ impl Reader {
     }
 
     /// Reads a nullable string (`int16` length, or compact when `flexible`).
+    ///
+    /// Compact strings are held to the same 32767-byte limit as the `int16`
+    /// form, as Kafka's own codec does, so whatever decodes also encodes.
     pub fn nullable_string(&mut self, flexible: bool, what: &'static str) -> Result<Option<String>, DecodeError> {
         match self.length(flexible, false, what)? {
             None => Ok(None),
+            Some(n) if n > i16::MAX as usize => Err(DecodeError::InvalidLength { what, length: n as i64 }),
             Some(n) => {
                 let raw = self.buf.split_to(n);
                 match core::str::from_utf8(&raw) {
@@ -524,6 +528,17 @@ mod tests {
             assert_eq!(&r.bytes(flexible, "b").unwrap()[..], b"\x00\x01");
             r.finish().unwrap();
         }
+    }
+
+    #[test]
+    fn compact_strings_longer_than_the_int16_limit_are_rejected() {
+        let mut buf = BytesMut::new();
+        put_unsigned_varint(&mut buf, 32768 + 1);
+        buf.extend_from_slice(&[b'x'; 32768]);
+        assert!(matches!(
+            reader(&buf).string(true, "s"),
+            Err(DecodeError::InvalidLength { length: 32768, .. })
+        ));
     }
 
     #[test]
