@@ -6,14 +6,16 @@
 //! Each expected byte string is annotated field by field.
 
 use bytes::{Bytes, BytesMut};
-use kafka_producer_proto::wire::header::{decode_request_header, decode_response, encode_request, encode_response};
+use kafka_producer_proto::wire::header::{
+    decode_request_header, decode_response, encode_request, encode_response,
+};
 use kafka_producer_proto::wire::messages::api_versions::ApiVersion;
 use kafka_producer_proto::wire::messages::metadata::{
     MetadataRequestTopic, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_producer_proto::wire::messages::produce::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData, PartitionProduceResponse, TopicProduceData,
-    TopicProduceResponse,
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData, PartitionProduceResponse,
+    TopicProduceData, TopicProduceResponse,
 };
 use kafka_producer_proto::wire::messages::*;
 use kafka_producer_proto::wire::{EncodeError, Message, RawTaggedField, Reader, Uuid};
@@ -23,7 +25,10 @@ use kafka_producer_proto::wire::{EncodeError, Message, RawTaggedField, Reader, U
 fn hex(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for line in s.lines() {
-        for token in line.split(|c: char| c.is_whitespace() || c == '|').filter(|t| !t.is_empty()) {
+        for token in line
+            .split(|c: char| c.is_whitespace() || c == '|')
+            .filter(|t| !t.is_empty())
+        {
             match u8::from_str_radix(token, 16) {
                 Ok(b) if token.len() == 2 => out.push(b),
                 _ => break,
@@ -46,20 +51,30 @@ fn parse<M: Message>(bytes: &[u8], version: i16) -> M {
 /// Asserts that `m` encodes to `expected` in `version` and decodes back.
 fn golden<M: Message>(m: &M, version: i16, expected: &str) {
     let want = hex(expected);
-    assert_eq!(body(m, version), want, "{:?} {:?} v{version} encode", M::API_KEY, M::KIND);
-    assert_eq!(&parse::<M>(&want, version), m, "{:?} {:?} v{version} decode", M::API_KEY, M::KIND);
+    assert_eq!(
+        body(m, version),
+        want,
+        "{:?} {:?} v{version} encode",
+        M::API_KEY,
+        M::KIND
+    );
+    assert_eq!(
+        &parse::<M>(&want, version),
+        m,
+        "{:?} {:?} v{version} decode",
+        M::API_KEY,
+        M::KIND
+    );
 }
 
 #[test]
 fn api_versions_request_v0_frame() {
     let mut buf = BytesMut::new();
     encode_request(&mut buf, 1, Some("kpp"), 0, &ApiVersionsRequest::default()).unwrap();
-    let want = hex(
-        "00 00 00 0d          | size 13
+    let want = hex("00 00 00 0d          | size 13
          00 12 | 00 00        | api key 18, version 0
          00 00 00 01          | correlation id 1
-         00 03 6b 70 70       | client id 'kpp' (int16 length)",
-    );
+         00 03 6b 70 70       | client id 'kpp' (int16 length)");
     assert_eq!(&buf[..], &want[..]);
     let (header, rest) = decode_request_header(Bytes::copy_from_slice(&want[4..])).unwrap();
     assert_eq!((header.request_api_key, header.correlation_id), (18, 1));
@@ -74,23 +89,24 @@ fn api_versions_request_v3_frame_uses_header_v2() {
         .with_client_software_version("0.1".into());
     let mut buf = BytesMut::new();
     encode_request(&mut buf, 2, Some("kpp"), 3, &req).unwrap();
-    let want = hex(
-        "00 00 00 17          | size 23
+    let want = hex("00 00 00 17          | size 23
          00 12 | 00 03        | api key 18, version 3
          00 00 00 02          | correlation id 2
          00 03 6b 70 70       | client id stays a non-compact string in header v2
          00                   | header tagged fields: none
          04 6b 70 70          | ClientSoftwareName compact 'kpp' (length + 1)
          04 30 2e 31          | ClientSoftwareVersion compact '0.1'
-         00                   | body tagged fields: none",
-    );
+         00                   | body tagged fields: none");
     assert_eq!(&buf[..], &want[..]);
 }
 
 #[test]
 fn api_versions_response_v0() {
     let resp = ApiVersionsResponse::default().with_api_keys(vec![
-        ApiVersion::default().with_api_key(0).with_min_version(3).with_max_version(11),
+        ApiVersion::default()
+            .with_api_key(0)
+            .with_min_version(3)
+            .with_max_version(11),
     ]);
     golden(
         &resp,
@@ -104,9 +120,17 @@ fn api_versions_response_v0() {
 #[test]
 fn api_versions_response_v3_tagged_fields_known_and_unknown() {
     let mut resp = ApiVersionsResponse::default()
-        .with_api_keys(vec![ApiVersion::default().with_api_key(18).with_min_version(0).with_max_version(4)])
+        .with_api_keys(vec![
+            ApiVersion::default()
+                .with_api_key(18)
+                .with_min_version(0)
+                .with_max_version(4),
+        ])
         .with_finalized_features_epoch(5);
-    resp.unknown_tagged_fields = vec![RawTaggedField { tag: 9, data: Bytes::from_static(&[0xaa]) }];
+    resp.unknown_tagged_fields = vec![RawTaggedField {
+        tag: 9,
+        data: Bytes::from_static(&[0xaa]),
+    }];
     let bytes = "00 00                | error code 0
          02                   | api keys: 1 (compact count + 1)
          00 12 00 00 00 04 00 | ApiVersions 0..4, no tagged fields
@@ -118,16 +142,22 @@ fn api_versions_response_v3_tagged_fields_known_and_unknown() {
     // A whole response frame: ApiVersions answers with header v0 even in v3.
     let mut frame = BytesMut::new();
     encode_response(&mut frame, 7, 3, &resp).unwrap();
-    assert_eq!(&frame[4..8], &[0, 0, 0, 7], "correlation id, and no header tagged fields");
+    assert_eq!(
+        &frame[4..8],
+        &[0, 0, 0, 7],
+        "correlation id, and no header tagged fields"
+    );
     assert_eq!(&frame[8..], &hex(bytes)[..]);
-    let (corr, back) = decode_response::<ApiVersionsResponse>(frame.freeze().slice(4..), 3).unwrap();
+    let (corr, back) =
+        decode_response::<ApiVersionsResponse>(frame.freeze().slice(4..), 3).unwrap();
     assert_eq!((corr, back), (7, resp));
 }
 
 #[test]
 fn metadata_request_v1_and_null_topics() {
-    let req = MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some("t".into()))]));
+    let req = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some("t".into())),
+    ]));
     golden(
         &req,
         1,
@@ -139,14 +169,19 @@ fn metadata_request_v1_and_null_topics() {
     golden(&all, 1, "ff ff ff ff");
     assert_eq!(
         all.encode(&mut BytesMut::new(), 0),
-        Err(EncodeError::NullNotAllowed { field: "Topics", version: 0 })
+        Err(EncodeError::NullNotAllowed {
+            field: "Topics",
+            version: 0
+        })
     );
 }
 
 #[test]
 fn metadata_request_v9_flexible() {
     let req = MetadataRequest::default()
-        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some("t".into()))]))
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some("t".into())),
+        ]))
         .with_allow_auto_topic_creation(false);
     golden(
         &req,
@@ -166,7 +201,10 @@ fn metadata_response(version: i16) -> MetadataResponse {
         .with_replica_nodes(vec![1])
         .with_isr_nodes(vec![1]);
     let mut topic = MetadataResponseTopic::default().with_name(Some("t".into()));
-    let broker = MetadataResponseBroker::default().with_node_id(1).with_host("h".into()).with_port(9092);
+    let broker = MetadataResponseBroker::default()
+        .with_node_id(1)
+        .with_host("h".into())
+        .with_port(9092);
     let mut resp = MetadataResponse::default().with_controller_id(1);
     if version >= 12 {
         topic = topic.with_topic_id(Uuid([1; 16]));
@@ -228,13 +266,18 @@ fn metadata_response_v12_flexible() {
 }
 
 fn produce_request() -> ProduceRequest {
-    ProduceRequest::default().with_acks(-1).with_timeout_ms(30000).with_topic_data(vec![
-        TopicProduceData::default().with_name("t".into()).with_partition_data(vec![
-            PartitionProduceData::default()
-                .with_index(2)
-                .with_records(Some(Bytes::from_static(&[0xaa, 0xbb, 0xcc]))),
-        ]),
-    ])
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name("t".into())
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(2)
+                        .with_records(Some(Bytes::from_static(&[0xaa, 0xbb, 0xcc]))),
+                ]),
+        ])
 }
 
 #[test]
@@ -270,9 +313,13 @@ fn produce_request_v9_flexible() {
 #[test]
 fn produce_response_v3() {
     let resp = ProduceResponse::default().with_responses(vec![
-        TopicProduceResponse::default().with_name("t".into()).with_partition_responses(vec![
-            PartitionProduceResponse::default().with_index(2).with_base_offset(42),
-        ]),
+        TopicProduceResponse::default()
+            .with_name("t".into())
+            .with_partition_responses(vec![
+                PartitionProduceResponse::default()
+                    .with_index(2)
+                    .with_base_offset(42),
+            ]),
     ]);
     golden(
         &resp,
@@ -289,14 +336,27 @@ fn produce_response_v3() {
 #[test]
 fn produce_response_v10_with_leader_hints() {
     let resp = ProduceResponse::default()
-        .with_responses(vec![TopicProduceResponse::default().with_name("t".into()).with_partition_responses(vec![
-            PartitionProduceResponse::default()
-                .with_index(2)
-                .with_error_code(6)
-                .with_base_offset(-1)
-                .with_current_leader(LeaderIdAndEpoch::default().with_leader_id(3).with_leader_epoch(7)),
-        ])])
-        .with_node_endpoints(vec![NodeEndpoint::default().with_node_id(3).with_host("h".into()).with_port(9092)]);
+        .with_responses(vec![
+            TopicProduceResponse::default()
+                .with_name("t".into())
+                .with_partition_responses(vec![
+                    PartitionProduceResponse::default()
+                        .with_index(2)
+                        .with_error_code(6)
+                        .with_base_offset(-1)
+                        .with_current_leader(
+                            LeaderIdAndEpoch::default()
+                                .with_leader_id(3)
+                                .with_leader_epoch(7),
+                        ),
+                ]),
+        ])
+        .with_node_endpoints(vec![
+            NodeEndpoint::default()
+                .with_node_id(3)
+                .with_host("h".into())
+                .with_port(9092),
+        ]);
     golden(
         &resp,
         10,
@@ -323,7 +383,10 @@ fn fields_a_version_lacks_are_refused_unless_ignorable() {
     let req = FindCoordinatorRequest::default().with_coordinator_keys(vec!["txn".into()]);
     assert_eq!(
         req.encode(&mut BytesMut::new(), 3),
-        Err(EncodeError::FieldNotInVersion { field: "CoordinatorKeys", version: 3 })
+        Err(EncodeError::FieldNotInVersion {
+            field: "CoordinatorKeys",
+            version: 3
+        })
     );
     // ClientSoftwareName is ignorable: v2 silently leaves it out.
     let req = ApiVersionsRequest::default().with_client_software_name("kpp".into());
@@ -332,7 +395,15 @@ fn fields_a_version_lacks_are_refused_unless_ignorable() {
 
 #[test]
 fn versions_outside_the_schema_are_refused() {
-    assert!(ProduceRequest::default().encode(&mut BytesMut::new(), 2).is_err());
-    assert!(ProduceRequest::default().encode(&mut BytesMut::new(), 12).is_err());
+    assert!(
+        ProduceRequest::default()
+            .encode(&mut BytesMut::new(), 2)
+            .is_err()
+    );
+    assert!(
+        ProduceRequest::default()
+            .encode(&mut BytesMut::new(), 12)
+            .is_err()
+    );
     assert!(ProduceResponse::decode(&mut Reader::new(Bytes::new()), 12).is_err());
 }

@@ -42,7 +42,10 @@ fn codes_have_kafka_names_and_java_retriability() {
         assert_eq!(k.to_string(), format!("{name} ({code})"));
     }
     assert_eq!(KafkaCode::from_i16(6), KafkaCode::NotLeaderOrFollower);
-    assert_eq!(KafkaCode::NotLeaderOrFollower.java_exception(), Some("NotLeaderOrFollowerException"));
+    assert_eq!(
+        KafkaCode::NotLeaderOrFollower.java_exception(),
+        Some("NotLeaderOrFollowerException")
+    );
     assert!(!KafkaCode::None.is_error());
     assert!(KafkaCode::RequestTimedOut.is_error());
 }
@@ -59,7 +62,10 @@ fn every_known_code_round_trips_and_has_a_unique_name() {
     }
     // Kafka's table runs without gaps from -1 to 128.
     assert_eq!(KafkaCode::ALL.len(), 130);
-    assert_eq!(KafkaCode::ALL.iter().filter(|k| k.is_retriable()).count(), 31);
+    assert_eq!(
+        KafkaCode::ALL.iter().filter(|k| k.is_retriable()).count(),
+        31
+    );
 }
 
 #[test]

@@ -69,7 +69,9 @@ pub enum DecodeError {
         max: usize,
     },
     /// A record batch's CRC-32C did not match its contents.
-    #[error("record batch CRC mismatch: header says {expected:#010x}, contents give {actual:#010x}")]
+    #[error(
+        "record batch CRC mismatch: header says {expected:#010x}, contents give {actual:#010x}"
+    )]
     CrcMismatch {
         /// The CRC stored in the batch header.
         expected: u32,

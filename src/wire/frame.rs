@@ -154,9 +154,15 @@ mod tests {
     fn negative_size_breaks_the_stream_for_good() {
         let mut d = FrameDecoder::new(1024);
         d.push(&(-5i32).to_be_bytes());
-        assert_eq!(d.next_frame(), Err(DecodeError::NegativeFrameSize { size: -5 }));
+        assert_eq!(
+            d.next_frame(),
+            Err(DecodeError::NegativeFrameSize { size: -5 })
+        );
         d.push(&stream(&[b"ok"]));
-        assert_eq!(d.next_frame(), Err(DecodeError::NegativeFrameSize { size: -5 }));
+        assert_eq!(
+            d.next_frame(),
+            Err(DecodeError::NegativeFrameSize { size: -5 })
+        );
         assert_eq!(d.buffered(), 0);
     }
 
@@ -164,7 +170,10 @@ mod tests {
     fn oversized_frame_is_rejected_from_its_size_alone() {
         let mut d = FrameDecoder::new(16);
         d.push(&17i32.to_be_bytes());
-        assert_eq!(d.next_frame(), Err(DecodeError::FrameTooLarge { size: 17, max: 16 }));
+        assert_eq!(
+            d.next_frame(),
+            Err(DecodeError::FrameTooLarge { size: 17, max: 16 })
+        );
         let mut d = FrameDecoder::new(16);
         d.push(&stream(&[&[1u8; 16]]));
         assert_eq!(d.next_frame().unwrap().unwrap().len(), 16);

@@ -15,7 +15,11 @@ use super::{DecodeError, EncodeError, Message, Reader, Request};
 
 /// The request header version for `version` of `api`.
 pub fn request_header_version(api: ApiKey, version: i16) -> i16 {
-    if version >= api.first_flexible_version() { 2 } else { 1 }
+    if version >= api.first_flexible_version() {
+        2
+    } else {
+        1
+    }
 }
 
 /// The response header version for `version` of `api`.
@@ -53,7 +57,12 @@ pub fn encode_request<R: Request>(
 }
 
 /// Appends one whole response frame: size, header, body.
-pub fn encode_response<M: Message>(buf: &mut BytesMut, correlation_id: i32, version: i16, body: &M) -> Result<(), EncodeError> {
+pub fn encode_response<M: Message>(
+    buf: &mut BytesMut,
+    correlation_id: i32,
+    version: i16,
+    body: &M,
+) -> Result<(), EncodeError> {
     let start = begin_frame(buf);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let result = header
@@ -70,7 +79,11 @@ pub fn encode_response<M: Message>(buf: &mut BytesMut, correlation_id: i32, vers
 /// of a response frame, leaving the body in the returned reader. The caller
 /// picks the body's type and version from the request that the correlation
 /// id names.
-pub fn decode_response_header(frame: Bytes, api: ApiKey, version: i16) -> Result<(ResponseHeader, Reader), DecodeError> {
+pub fn decode_response_header(
+    frame: Bytes,
+    api: ApiKey,
+    version: i16,
+) -> Result<(ResponseHeader, Reader), DecodeError> {
     let mut r = Reader::new(frame);
     let header = ResponseHeader::decode(&mut r, response_header_version(api, version))?;
     Ok((header, r))
@@ -81,7 +94,9 @@ pub fn decode_response_header(frame: Bytes, api: ApiKey, version: i16) -> Result
 pub fn peek_correlation_id(frame: &[u8]) -> Result<i32, DecodeError> {
     match frame {
         [a, b, c, d, ..] => Ok(i32::from_be_bytes([*a, *b, *c, *d])),
-        _ => Err(DecodeError::UnexpectedEnd { needed: 4 - frame.len() }),
+        _ => Err(DecodeError::UnexpectedEnd {
+            needed: 4 - frame.len(),
+        }),
     }
 }
 
@@ -103,8 +118,13 @@ pub fn decode_request_header(frame: Bytes) -> Result<(RequestHeader, Reader), De
 }
 
 /// Decodes a whole response frame whose request is known.
+///
+/// Bytes after the end of the body are ignored, as the Java client and
+/// librdkafka ignore them: brokers in the field append them (librdkafka's
+/// mock cluster adds one to Metadata v12), and refusing such a response
+/// would only turn a readable answer into a broken connection.
 pub fn decode_response<M: Message>(frame: Bytes, version: i16) -> Result<(i32, M), DecodeError> {
     let (header, mut r) = decode_response_header(frame, M::API_KEY, version)?;
-    let body = M::decode_exact(&mut r, version)?;
+    let body = M::decode(&mut r, version)?;
     Ok((header.correlation_id, body))
 }

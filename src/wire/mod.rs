@@ -17,11 +17,16 @@ pub mod header;
 pub mod message;
 pub mod messages;
 pub mod primitives;
+pub mod record_batch;
 #[cfg(test)]
 mod sample_rng;
+pub mod version_negotiation;
 
 pub use codec_error::{DecodeError, EncodeError};
 pub use frame::FrameDecoder;
 pub use message::{Message, MessageKind, Request};
 pub use messages::ApiKey;
 pub use primitives::{RawTaggedField, Reader, Uuid};
+pub use record_batch::{
+    BatchBuilder, BatchHeader, BatchRecord, Compression, ProducerState, RecordBatch, RecordHeader,
+};

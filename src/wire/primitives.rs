@@ -184,7 +184,12 @@ impl Reader {
 
     /// Reads a length prefix: `None` for null, otherwise a length that is
     /// known to fit in the remaining input.
-    fn length(&mut self, flexible: bool, wide: bool, what: &'static str) -> Result<Option<usize>, DecodeError> {
+    fn length(
+        &mut self,
+        flexible: bool,
+        wide: bool,
+        what: &'static str,
+    ) -> Result<Option<usize>, DecodeError> {
         let raw: i64 = if flexible {
             i64::from(self.unsigned_varint()?) - 1
         } else if wide {
@@ -205,10 +210,17 @@ impl Reader {
     ///
     /// Compact strings are held to the same 32767-byte limit as the `int16`
     /// form, as Kafka's own codec does, so whatever decodes also encodes.
-    pub fn nullable_string(&mut self, flexible: bool, what: &'static str) -> Result<Option<String>, DecodeError> {
+    pub fn nullable_string(
+        &mut self,
+        flexible: bool,
+        what: &'static str,
+    ) -> Result<Option<String>, DecodeError> {
         match self.length(flexible, false, what)? {
             None => Ok(None),
-            Some(n) if n > i16::MAX as usize => Err(DecodeError::InvalidLength { what, length: n as i64 }),
+            Some(n) if n > i16::MAX as usize => Err(DecodeError::InvalidLength {
+                what,
+                length: n as i64,
+            }),
             Some(n) => {
                 let raw = self.buf.split_to(n);
                 match core::str::from_utf8(&raw) {
@@ -227,7 +239,11 @@ impl Reader {
 
     /// Reads nullable bytes (`int32` length, or compact when `flexible`)
     /// without copying.
-    pub fn nullable_bytes(&mut self, flexible: bool, what: &'static str) -> Result<Option<Bytes>, DecodeError> {
+    pub fn nullable_bytes(
+        &mut self,
+        flexible: bool,
+        what: &'static str,
+    ) -> Result<Option<Bytes>, DecodeError> {
         match self.length(flexible, true, what)? {
             None => Ok(None),
             Some(n) => Ok(Some(self.buf.split_to(n))),
@@ -245,7 +261,11 @@ impl Reader {
     /// The count is rejected when it exceeds the remaining bytes. That holds
     /// for every array Kafka defines, because every element takes at least
     /// one byte, and it bounds what a decoder allocates by the input size.
-    pub fn array_len(&mut self, flexible: bool, what: &'static str) -> Result<Option<usize>, DecodeError> {
+    pub fn array_len(
+        &mut self,
+        flexible: bool,
+        what: &'static str,
+    ) -> Result<Option<usize>, DecodeError> {
         self.length(flexible, true, what)
     }
 
@@ -335,8 +355,18 @@ pub const fn varlong_len(value: i64) -> usize {
     n
 }
 
-fn put_length(buf: &mut BytesMut, len: Option<usize>, flexible: bool, wide: bool, what: &'static str) -> Result<(), EncodeError> {
-    let limit = if wide { i32::MAX as usize } else { i16::MAX as usize };
+fn put_length(
+    buf: &mut BytesMut,
+    len: Option<usize>,
+    flexible: bool,
+    wide: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
+    let limit = if wide {
+        i32::MAX as usize
+    } else {
+        i16::MAX as usize
+    };
     match len {
         Some(n) if n > limit => Err(EncodeError::TooLong { what, length: n }),
         Some(n) if flexible => {
@@ -367,7 +397,12 @@ fn put_length(buf: &mut BytesMut, len: Option<usize>, flexible: bool, wide: bool
 }
 
 /// Appends a nullable string.
-pub fn put_nullable_string(buf: &mut BytesMut, value: Option<&str>, flexible: bool, what: &'static str) -> Result<(), EncodeError> {
+pub fn put_nullable_string(
+    buf: &mut BytesMut,
+    value: Option<&str>,
+    flexible: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
     put_length(buf, value.map(str::len), flexible, false, what)?;
     if let Some(s) = value {
         buf.put_slice(s.as_bytes());
@@ -376,12 +411,22 @@ pub fn put_nullable_string(buf: &mut BytesMut, value: Option<&str>, flexible: bo
 }
 
 /// Appends a non-nullable string.
-pub fn put_string(buf: &mut BytesMut, value: &str, flexible: bool, what: &'static str) -> Result<(), EncodeError> {
+pub fn put_string(
+    buf: &mut BytesMut,
+    value: &str,
+    flexible: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
     put_nullable_string(buf, Some(value), flexible, what)
 }
 
 /// Appends nullable bytes.
-pub fn put_nullable_bytes(buf: &mut BytesMut, value: Option<&[u8]>, flexible: bool, what: &'static str) -> Result<(), EncodeError> {
+pub fn put_nullable_bytes(
+    buf: &mut BytesMut,
+    value: Option<&[u8]>,
+    flexible: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
     put_length(buf, value.map(<[u8]>::len), flexible, true, what)?;
     if let Some(b) = value {
         buf.put_slice(b);
@@ -390,12 +435,22 @@ pub fn put_nullable_bytes(buf: &mut BytesMut, value: Option<&[u8]>, flexible: bo
 }
 
 /// Appends non-nullable bytes.
-pub fn put_bytes(buf: &mut BytesMut, value: &[u8], flexible: bool, what: &'static str) -> Result<(), EncodeError> {
+pub fn put_bytes(
+    buf: &mut BytesMut,
+    value: &[u8],
+    flexible: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
     put_nullable_bytes(buf, Some(value), flexible, what)
 }
 
 /// Appends an array count (`None` for a null array).
-pub fn put_array_len(buf: &mut BytesMut, len: Option<usize>, flexible: bool, what: &'static str) -> Result<(), EncodeError> {
+pub fn put_array_len(
+    buf: &mut BytesMut,
+    len: Option<usize>,
+    flexible: bool,
+    what: &'static str,
+) -> Result<(), EncodeError> {
     put_length(buf, len, flexible, true, what)
 }
 
@@ -412,7 +467,11 @@ pub fn put_bool(buf: &mut BytesMut, value: bool) {
 /// Appends a tagged-field section: the known fields that differ from their
 /// defaults (already encoded, as `(tag, bytes)`) merged with the unknown ones
 /// kept from decoding, in ascending tag order as the protocol requires.
-pub fn put_tagged_fields(buf: &mut BytesMut, known: &mut Vec<(u32, BytesMut)>, unknown: &[RawTaggedField]) {
+pub fn put_tagged_fields(
+    buf: &mut BytesMut,
+    known: &mut [(u32, BytesMut)],
+    unknown: &[RawTaggedField],
+) {
     let count = known.len() + unknown.len();
     put_unsigned_varint(buf, count as u32);
     known.sort_unstable_by_key(|(tag, _)| *tag);
@@ -487,7 +546,10 @@ mod tests {
             reader(&[0xff; 11]).unsigned_varlong(),
             Err(DecodeError::VarintTooLong { max_bytes: 10 })
         );
-        assert!(matches!(reader(&[0x80]).unsigned_varint(), Err(DecodeError::UnexpectedEnd { .. })));
+        assert!(matches!(
+            reader(&[0x80]).unsigned_varint(),
+            Err(DecodeError::UnexpectedEnd { .. })
+        ));
     }
 
     #[test]
@@ -543,7 +605,10 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_an_error() {
-        assert_eq!(reader(&[0, 1, 0xff]).string(false, "s"), Err(DecodeError::InvalidUtf8));
+        assert_eq!(
+            reader(&[0, 1, 0xff]).string(false, "s"),
+            Err(DecodeError::InvalidUtf8)
+        );
     }
 
     #[test]
@@ -558,8 +623,14 @@ mod tests {
 
     #[test]
     fn tagged_fields_merge_in_tag_order_and_unknown_ones_survive() {
-        let mut known = alloc::vec![(3u32, BytesMut::from(&b"\x07"[..])), (0u32, BytesMut::from(&b"\x09"[..]))];
-        let unknown = [RawTaggedField { tag: 1, data: Bytes::from_static(b"zz") }];
+        let mut known = alloc::vec![
+            (3u32, BytesMut::from(&b"\x07"[..])),
+            (0u32, BytesMut::from(&b"\x09"[..]))
+        ];
+        let unknown = [RawTaggedField {
+            tag: 1,
+            data: Bytes::from_static(b"zz"),
+        }];
         let mut buf = BytesMut::new();
         put_tagged_fields(&mut buf, &mut known, &unknown);
         assert_eq!(&buf[..], &[3, 0, 1, 9, 1, 2, b'z', b'z', 3, 1, 7]);

@@ -54,7 +54,10 @@ impl SampleRng {
 
     pub(crate) fn bytes(&mut self) -> Bytes {
         let len = self.below(12);
-        (0..len).map(|_| self.next() as u8).collect::<Vec<u8>>().into()
+        (0..len)
+            .map(|_| self.next() as u8)
+            .collect::<Vec<u8>>()
+            .into()
     }
 
     /// Unknown tags sit far above any tag the schemas define, so they never
@@ -64,7 +67,10 @@ impl SampleRng {
         let mut tag = 1000;
         for _ in 0..self.below(3) {
             tag += 1 + self.below(200) as u32;
-            out.push(RawTaggedField { tag, data: self.bytes() });
+            out.push(RawTaggedField {
+                tag,
+                data: self.bytes(),
+            });
         }
         out
     }
@@ -78,10 +84,21 @@ pub(crate) fn round_trip<M: Message>(value: &M, version: i16) {
         .unwrap_or_else(|e| panic!("{:?} v{version} encode: {e}\n{value:?}", M::API_KEY));
     let bytes = buf.freeze();
     let mut r = Reader::new(bytes.clone());
-    let back = M::decode_exact(&mut r, version)
-        .unwrap_or_else(|e| panic!("{:?} {:?} v{version} decode: {e}\n{value:?}", M::API_KEY, M::KIND));
+    let back = M::decode_exact(&mut r, version).unwrap_or_else(|e| {
+        panic!(
+            "{:?} {:?} v{version} decode: {e}\n{value:?}",
+            M::API_KEY,
+            M::KIND
+        )
+    });
     assert_eq!(&back, value, "{:?} {:?} v{version}", M::API_KEY, M::KIND);
     let mut again = BytesMut::new();
     back.encode(&mut again, version).unwrap();
-    assert_eq!(&again[..], &bytes[..], "{:?} {:?} v{version} re-encode", M::API_KEY, M::KIND);
+    assert_eq!(
+        &again[..],
+        &bytes[..],
+        "{:?} {:?} v{version} re-encode",
+        M::API_KEY,
+        M::KIND
+    );
 }

@@ -436,7 +436,7 @@ class Gen:
                     L.append("            }")
                 L.append("            put_tagged_fields(buf, &mut known, &self.unknown_tagged_fields);")
             else:
-                L.append("            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);")
+                L.append("            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);")
             L.append("        }")
         L.append("        Ok(())")
         L.append("    }")

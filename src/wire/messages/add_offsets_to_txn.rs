@@ -116,7 +116,7 @@ impl crate::wire::Message for AddOffsetsToTxnRequest {
         buf.put_i16(self.producer_epoch);
         put_string(buf, &self.group_id, flexible, "GroupId")?;
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -222,7 +222,7 @@ impl crate::wire::Message for AddOffsetsToTxnResponse {
         buf.put_i32(self.throttle_time_ms);
         buf.put_i16(self.error_code);
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }

@@ -233,7 +233,7 @@ impl AddPartitionsToTxnTransaction {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -356,7 +356,7 @@ impl AddPartitionsToTxnTopic {
             buf.put_i32(*item);
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -479,7 +479,7 @@ impl crate::wire::Message for AddPartitionsToTxnRequest {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -707,7 +707,7 @@ impl AddPartitionsToTxnResult {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -830,7 +830,7 @@ impl AddPartitionsToTxnTopicResult {
             item.encode(buf, version)?;
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -926,7 +926,7 @@ impl AddPartitionsToTxnPartitionResult {
         buf.put_i32(self.partition_index);
         buf.put_i16(self.partition_error_code);
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -1018,7 +1018,7 @@ impl crate::wire::Message for AddPartitionsToTxnResponse {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }

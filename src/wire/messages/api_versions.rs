@@ -114,7 +114,7 @@ impl crate::wire::Message for ApiVersionsRequest {
             )?;
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -339,7 +339,7 @@ impl ApiVersion {
         buf.put_i16(self.min_version);
         buf.put_i16(self.max_version);
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -456,7 +456,7 @@ impl SupportedFeatureKey {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -581,7 +581,7 @@ impl FinalizedFeatureKey {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }

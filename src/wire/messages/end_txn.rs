@@ -116,7 +116,7 @@ impl crate::wire::Message for EndTxnRequest {
         buf.put_i16(self.producer_epoch);
         put_bool(buf, self.committed);
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -250,7 +250,7 @@ impl crate::wire::Message for EndTxnResponse {
             buf.put_i16(self.producer_epoch);
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }

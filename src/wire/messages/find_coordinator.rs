@@ -141,7 +141,7 @@ impl crate::wire::Message for FindCoordinatorRequest {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -445,7 +445,7 @@ impl Coordinator {
             put_nullable_string(buf, self.error_message.as_deref(), flexible, "ErrorMessage")?;
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -604,7 +604,7 @@ impl crate::wire::Message for FindCoordinatorResponse {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }

@@ -100,7 +100,7 @@ impl RequestHeader {
             put_nullable_string(buf, self.client_id.as_deref(), false, "ClientId")?;
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -217,7 +217,7 @@ impl ResponseHeader {
         let flexible = version >= 1;
         buf.put_i32(self.correlation_id);
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }

@@ -143,7 +143,7 @@ impl crate::wire::Message for InitProducerIdRequest {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -273,7 +273,7 @@ impl crate::wire::Message for InitProducerIdResponse {
         buf.put_i64(self.producer_id);
         buf.put_i16(self.producer_epoch);
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }

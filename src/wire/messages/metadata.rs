@@ -158,7 +158,7 @@ impl MetadataRequestTopic {
         }
         put_nullable_string(buf, self.name.as_deref(), flexible, "Name")?;
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -269,7 +269,7 @@ impl crate::wire::Message for MetadataRequest {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -501,7 +501,7 @@ impl MetadataResponseBroker {
             put_nullable_string(buf, self.rack.as_deref(), flexible, "Rack")?;
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -679,7 +679,7 @@ impl MetadataResponsePartition {
             }
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -892,7 +892,7 @@ impl MetadataResponseTopic {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -1026,7 +1026,7 @@ impl crate::wire::Message for MetadataResponse {
             });
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }

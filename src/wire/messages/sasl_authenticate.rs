@@ -81,7 +81,7 @@ impl crate::wire::Message for SaslAuthenticateRequest {
         let flexible = version >= 2;
         put_bytes(buf, &self.auth_bytes, flexible, "AuthBytes")?;
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -212,7 +212,7 @@ impl crate::wire::Message for SaslAuthenticateResponse {
             buf.put_i64(self.session_lifetime_ms);
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }

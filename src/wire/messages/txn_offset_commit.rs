@@ -223,7 +223,7 @@ impl TxnOffsetCommitRequestPartition {
             "CommittedMetadata",
         )?;
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -319,7 +319,7 @@ impl TxnOffsetCommitRequestTopic {
             item.encode(buf, version)?;
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -429,7 +429,7 @@ impl crate::wire::Message for TxnOffsetCommitRequest {
             item.encode(buf, version)?;
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -589,7 +589,7 @@ impl TxnOffsetCommitResponsePartition {
         buf.put_i32(self.partition_index);
         buf.put_i16(self.error_code);
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -673,7 +673,7 @@ impl TxnOffsetCommitResponseTopic {
             item.encode(buf, version)?;
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }
@@ -745,7 +745,7 @@ impl crate::wire::Message for TxnOffsetCommitResponse {
             item.encode(buf, version)?;
         }
         if flexible {
-            put_tagged_fields(buf, &mut Vec::new(), &self.unknown_tagged_fields);
+            put_tagged_fields(buf, &mut [], &self.unknown_tagged_fields);
         }
         Ok(())
     }

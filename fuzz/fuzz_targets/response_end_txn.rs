@@ -1,0 +1,6 @@
+#![no_main]
+//! The EndTxn response decoder, in every version.
+use kafka_producer_proto::wire::messages::EndTxnResponse;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| kafka_producer_proto_fuzz::message::<EndTxnResponse>(data));

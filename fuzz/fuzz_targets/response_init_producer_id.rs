@@ -1,0 +1,6 @@
+#![no_main]
+//! The InitProducerId response decoder, in every version.
+use kafka_producer_proto::wire::messages::InitProducerIdResponse;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| kafka_producer_proto_fuzz::message::<InitProducerIdResponse>(data));
