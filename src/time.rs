@@ -74,7 +74,13 @@ mod tests {
         assert_eq!(t + Duration::from_millis(3), Instant::from_millis(8));
         assert_eq!(Instant::from_millis(8) - t, Duration::from_millis(3));
         assert_eq!(t - Instant::from_millis(8), Duration::ZERO);
-        assert_eq!(Instant::from_nanos(u64::MAX - 1) + Duration::from_secs(1), Instant::from_nanos(u64::MAX));
-        assert_eq!(Instant::from_millis(u64::MAX), Instant::from_nanos(u64::MAX));
+        assert_eq!(
+            Instant::from_nanos(u64::MAX - 1) + Duration::from_secs(1),
+            Instant::from_nanos(u64::MAX)
+        );
+        assert_eq!(
+            Instant::from_millis(u64::MAX),
+            Instant::from_nanos(u64::MAX)
+        );
     }
 }
