@@ -85,15 +85,40 @@
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
+// Refusals and failures hand the record back by value, by design: boxing it
+// would allocate on every refusal, and BufferFull is a hot-path answer.
+#![allow(clippy::result_large_err)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod accumulator;
+mod batch;
+pub mod config;
+mod connection;
+pub mod error;
+pub mod event;
+mod housekeeping;
 mod kafka_code;
+mod metadata;
+pub mod metrics;
+pub mod partitioner;
+mod producer;
+pub mod record;
+pub mod retry;
 pub mod rng;
+mod sender;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod time;
 pub mod wire;
 
+pub use config::{Acks, Config, ConfigBuilder, ConfigError};
+pub use error::{FatalError, ProduceError, SendError, SendErrorKind};
+pub use event::{ConnectionId, Event, Transmit};
 pub use kafka_code::KafkaCode;
+pub use metrics::Metrics;
+pub use producer::Producer;
+pub use record::{Header, Record, RecordId};
 pub use time::Instant;

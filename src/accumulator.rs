@@ -1,0 +1,332 @@
+//! The record accumulator: per-partition queues of batches, the records
+//! still waiting for their topic's metadata, and the `buffer.memory`
+//! account.
+//!
+//! Invariants:
+//! - A partition's queue holds its batches that are not in flight, in the
+//!   order they were created (`Batch::order`); only the last may be open.
+//!   A batch coming back for a retry is put back in that order, ahead of
+//!   younger ones, so a partition's records leave in `send` order.
+//! - `used` is the sum of `reserved` over every batch and waiting record,
+//!   wherever it is (queued or in flight), and never exceeds `limit`.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::BytesMut;
+use core::time::Duration;
+
+use crate::batch::Batch;
+use crate::record::{Record, RecordId};
+use crate::time::Instant;
+use crate::wire::record_batch::BATCH_HEADER_SIZE;
+
+/// A partition's queue and what metadata says of it.
+#[derive(Debug)]
+pub(crate) struct Partition<T> {
+    pub queue: VecDeque<Batch<T>>,
+    pub in_flight: u32,
+    /// The leader's node id, or -1 when unknown.
+    pub leader: i32,
+    pub leader_epoch: i32,
+    next_order: u64,
+}
+
+impl<T> Partition<T> {
+    fn new() -> Self {
+        Partition {
+            queue: VecDeque::new(),
+            in_flight: 0,
+            leader: -1,
+            leader_epoch: -1,
+            next_order: 0,
+        }
+    }
+
+    /// Puts a batch back for a retry, in creation order.
+    pub fn requeue(&mut self, batch: Batch<T>) {
+        let at = self
+            .queue
+            .iter()
+            .position(|b| b.order > batch.order)
+            .unwrap_or(self.queue.len());
+        self.queue.insert(at, batch);
+    }
+}
+
+/// A record accepted before its topic's partitions were known.
+#[derive(Debug)]
+pub(crate) struct Waiting<T> {
+    pub id: RecordId,
+    pub timestamp: i64,
+    pub record: Record<T>,
+    pub reserved: usize,
+    /// When `send` accepted it: `max.block.ms` counts from here.
+    pub accepted: Instant,
+}
+
+/// A topic the producer has been asked to write to.
+#[derive(Debug)]
+pub(crate) struct Topic<T> {
+    pub name: String,
+    /// Empty until metadata names the topic's partitions.
+    pub partitions: Vec<Partition<T>>,
+    pub waiting: VecDeque<Waiting<T>>,
+    /// When the oldest waiting record arrived; bounded by `max.block.ms`.
+    pub waiting_since: Option<Instant>,
+    /// Partitions with a known leader, where sticky records may go.
+    pub available: Vec<i32>,
+}
+
+impl<T> Topic<T> {
+    pub fn is_known(&self) -> bool {
+        !self.partitions.is_empty()
+    }
+
+    /// Resizes to `count` partitions; Kafka only ever adds partitions.
+    pub fn ensure_partitions(&mut self, count: usize) {
+        while self.partitions.len() < count {
+            self.partitions.push(Partition::new());
+        }
+    }
+}
+
+/// What appending a record did.
+pub(crate) struct Appended {
+    /// The batch the record went to is now full: the sticky partitioner
+    /// moves on.
+    pub batch_full: bool,
+}
+
+/// All topics' queues and the memory account.
+#[derive(Debug)]
+pub(crate) struct Accumulator<T> {
+    pub topics: Vec<Topic<T>>,
+    by_name: BTreeMap<String, u32>,
+    pub used: usize,
+    pub limit: usize,
+    batch_size: usize,
+    delivery_timeout: Duration,
+    pool: Vec<BytesMut>,
+}
+
+/// Batch orders are spaced this far apart, so that the halves of a split
+/// batch get orders of their own between the original and its successor.
+pub(crate) const ORDER_SPAN: u64 = 1 << 32;
+
+/// Spare batch buffers kept for reuse, so steady state allocates none.
+const POOL_LIMIT: usize = 64;
+
+impl<T> Accumulator<T> {
+    pub fn new(limit: usize, batch_size: usize, delivery_timeout: Duration) -> Self {
+        Accumulator {
+            topics: Vec::new(),
+            by_name: BTreeMap::new(),
+            used: 0,
+            limit,
+            batch_size,
+            delivery_timeout,
+            pool: Vec::new(),
+        }
+    }
+
+    pub fn find(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The topic's index, creating its entry on first use.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(i) = self.by_name.get(name) {
+            return *i;
+        }
+        let i = self.topics.len() as u32;
+        self.topics.push(Topic {
+            name: String::from(name),
+            partitions: Vec::new(),
+            waiting: VecDeque::new(),
+            waiting_since: None,
+            available: Vec::new(),
+        });
+        self.by_name.insert(String::from(name), i);
+        i
+    }
+
+    pub fn available(&self) -> usize {
+        self.limit.saturating_sub(self.used)
+    }
+
+    pub fn release(&mut self, bytes: usize) {
+        self.used = self.used.saturating_sub(bytes);
+    }
+
+    /// Takes a spent batch's buffer back for reuse.
+    pub fn recycle(&mut self, batch: Batch<T>) {
+        self.release(batch.reserved);
+        if self.pool.len() < POOL_LIMIT
+            && let Some(mut buf) = batch.into_buffer()
+        {
+            buf.clear();
+            self.pool.push(buf);
+        }
+    }
+
+    /// Parks a record until its topic's partitions are known.
+    pub fn park(&mut self, topic: u32, waiting: Waiting<T>, now: Instant) {
+        self.used += waiting.reserved;
+        if let Some(t) = self.topics.get_mut(topic as usize) {
+            t.waiting_since.get_or_insert(now);
+            t.waiting.push_back(waiting);
+        }
+    }
+
+    /// Appends a record to the partition's open batch, opening a new batch
+    /// when there is none or the record does not fit. `reserved` is the
+    /// record's share of `buffer.memory`, already checked to be available.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append(
+        &mut self,
+        topic: u32,
+        partition: i32,
+        id: RecordId,
+        timestamp: i64,
+        record: Record<T>,
+        reserved: usize,
+        now: Instant,
+    ) -> Result<Appended, Record<T>> {
+        let batch_size = self.batch_size;
+        let deadline = now + self.delivery_timeout;
+        let Some(p) = self
+            .topics
+            .get_mut(topic as usize)
+            .and_then(|t| t.partitions.get_mut(partition as usize))
+        else {
+            return Err(record);
+        };
+        let fits = p.queue.back().is_some_and(|b| {
+            b.is_open()
+                && (b.records.is_empty() || b.size_with(Some((timestamp, &record))) <= batch_size)
+        });
+        let mut opened = 0;
+        if !fits {
+            if let Some(b) = p.queue.back_mut() {
+                b.sealed = true;
+            }
+            let buf = self
+                .pool
+                .pop()
+                .unwrap_or_else(|| BytesMut::with_capacity(batch_size));
+            let order = p.next_order.saturating_mul(ORDER_SPAN);
+            p.next_order += 1;
+            p.queue
+                .push_back(Batch::new(topic, partition, buf, now, deadline, order));
+            opened = BATCH_HEADER_SIZE;
+        }
+        let Some(batch) = p.queue.back_mut() else {
+            return Err(record);
+        };
+        batch.append(id, timestamp, record)?;
+        batch.reserved += reserved + opened;
+        self.used += reserved + opened;
+        let batch_full = batch.size_with(None) >= batch_size;
+        if batch_full {
+            batch.sealed = true;
+        }
+        Ok(Appended { batch_full })
+    }
+
+    /// Whether the partition's open batch has records and cannot take this
+    /// one: appending it would open a new batch.
+    pub fn fills(&self, topic: u32, partition: i32, timestamp: i64, record: &Record<T>) -> bool {
+        let batch = self
+            .topics
+            .get(topic as usize)
+            .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
+            .and_then(|p| p.queue.back());
+        batch.is_some_and(|b| {
+            b.is_open()
+                && !b.records.is_empty()
+                && b.size_with(Some((timestamp, record))) > self.batch_size
+        })
+    }
+
+    /// Seals the partition's open batch.
+    pub fn seal(&mut self, topic: u32, partition: i32) {
+        if let Some(b) = self
+            .topics
+            .get_mut(topic as usize)
+            .and_then(|t| t.partitions.get_mut(usize::try_from(partition).ok()?))
+            .and_then(|p| p.queue.back_mut())
+        {
+            b.sealed = true;
+        }
+    }
+
+    /// Every batch and waiting record, for close and fatal errors.
+    pub fn is_empty(&self) -> bool {
+        self.topics.iter().all(|t| {
+            t.waiting.is_empty()
+                && t.partitions
+                    .iter()
+                    .all(|p| p.queue.is_empty() && p.in_flight == 0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acc() -> Accumulator<()> {
+        Accumulator::new(1 << 20, 200, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn records_fill_a_batch_then_open_the_next() {
+        let mut a = acc();
+        let t = a.intern("t");
+        a.topics[0].ensure_partitions(2);
+        let now = Instant::ZERO;
+        let mut full_at = None;
+        for i in 0..10u64 {
+            let r = Record::new("t").value(alloc::vec![0u8; 40]);
+            let app = a
+                .append(t, 1, RecordId(i), 0, r, 50, now)
+                .unwrap_or_else(|_| panic!("append"));
+            if app.batch_full && full_at.is_none() {
+                full_at = Some(i);
+            }
+        }
+        let q = &a.topics[0].partitions[1].queue;
+        assert!(
+            q.len() >= 2,
+            "a 200-byte batch cannot hold ten 40-byte values"
+        );
+        assert!(full_at.is_some());
+        assert!(
+            q.iter()
+                .take(q.len() - 1)
+                .all(|b| b.sealed && b.size_with(None) <= 200)
+        );
+        assert_eq!(q.iter().map(|b| b.records.len()).sum::<usize>(), 10);
+        assert_eq!(a.used, 10 * 50 + q.len() * BATCH_HEADER_SIZE);
+        assert!(a.topics[0].partitions[0].queue.is_empty());
+    }
+
+    #[test]
+    fn requeue_restores_creation_order() {
+        let mut a = acc();
+        let t = a.intern("t");
+        a.topics[0].ensure_partitions(1);
+        for i in 0..3u64 {
+            let r = Record::new("t").value(alloc::vec![0u8; 150]);
+            assert!(a.append(t, 0, RecordId(i), 0, r, 1, Instant::ZERO).is_ok());
+        }
+        let p = &mut a.topics[0].partitions[0];
+        let first = p.queue.pop_front().unwrap();
+        let second = p.queue.pop_front().unwrap();
+        p.requeue(second);
+        p.requeue(first);
+        let orders: Vec<u64> = p.queue.iter().map(|b| b.order).collect();
+        assert_eq!(orders, [0, 1, 2]);
+    }
+}

@@ -1,0 +1,265 @@
+//! A producer batch: records of one partition, encoded once, sent (and
+//! re-sent) as a unit.
+//!
+//! A batch is *open* while records are appended to its [`BatchBuilder`],
+//! *sealed* once it takes no more (full, lingered, flushed), and *encoded*
+//! when it is first drained into a request: only then are its header fields
+//! final, which is where an idempotent producer will stamp its sequence.
+//! From then on the same bytes go out on every attempt.
+//!
+//! The batch keeps, per record, only what the terminal event needs that the
+//! bytes do not hold (the id, the application's value). A failed record is
+//! rebuilt from the encoded bytes, zero-copy, so the producer never holds a
+//! second copy of what it buffers.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+
+use crate::kafka_code::KafkaCode;
+use crate::record::{Header, Record, RecordId};
+use crate::time::Instant;
+use crate::wire::record_batch::{BatchBuilder, HeaderRef, ProducerState, RecordBatch};
+
+/// What a batch keeps per record.
+#[derive(Debug)]
+pub(crate) struct PendingRecord<T> {
+    pub id: RecordId,
+    pub user: T,
+    pub timestamp: i64,
+    /// Whether the application chose the partition (handed back as is).
+    pub explicit_partition: bool,
+}
+
+#[derive(Debug)]
+enum Body {
+    Open(BatchBuilder),
+    Encoded(Bytes),
+}
+
+/// One batch of one partition.
+#[derive(Debug)]
+pub(crate) struct Batch<T> {
+    pub topic: u32,
+    pub partition: i32,
+    body: Body,
+    pub records: Vec<PendingRecord<T>>,
+    /// When the first record was appended: linger and delivery timeout
+    /// count from here.
+    pub created: Instant,
+    /// No record of the batch may stay pending past this.
+    pub deadline: Instant,
+    /// Set when the batch takes no more records.
+    pub sealed: bool,
+    /// How many times the batch was sent.
+    pub attempts: u32,
+    /// Not to be sent again before this.
+    pub retry_at: Instant,
+    /// The last error the batch met.
+    pub last_error: Option<KafkaCode>,
+    /// Bytes accounted against `buffer.memory` for this batch.
+    pub reserved: usize,
+    /// Creation order within the partition: retried batches go back in
+    /// this order.
+    pub order: u64,
+    /// Orders `order..order + span` belong to this batch, for the halves
+    /// it may be split into.
+    pub span: u64,
+}
+
+impl<T> Batch<T> {
+    pub fn new(
+        topic: u32,
+        partition: i32,
+        buf: BytesMut,
+        now: Instant,
+        deadline: Instant,
+        order: u64,
+    ) -> Batch<T> {
+        Batch {
+            topic,
+            partition,
+            body: Body::Open(BatchBuilder::new(buf, ProducerState::NONE, false)),
+            records: Vec::new(),
+            created: now,
+            deadline,
+            sealed: false,
+            attempts: 0,
+            retry_at: now,
+            last_error: None,
+            reserved: 0,
+            order,
+            span: crate::accumulator::ORDER_SPAN,
+        }
+    }
+
+    /// The encoded size now, or after appending a record with these fields.
+    pub fn size_with(&self, record: Option<(i64, &Record<T>)>) -> usize {
+        match &self.body {
+            Body::Open(b) => match record {
+                None => b.size(),
+                Some((ts, r)) => b.size_after(ts, r.key.as_deref(), r.value.as_deref(), headers(r)),
+            },
+            Body::Encoded(bytes) => bytes.len(),
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(self.body, Body::Open(_)) && !self.sealed
+    }
+
+    /// Appends a record. The caller has checked that it fits.
+    pub fn append(
+        &mut self,
+        id: RecordId,
+        timestamp: i64,
+        record: Record<T>,
+    ) -> Result<(), Record<T>> {
+        let Body::Open(builder) = &mut self.body else {
+            return Err(record);
+        };
+        if builder
+            .append(
+                timestamp,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                headers(&record),
+            )
+            .is_err()
+        {
+            return Err(record);
+        }
+        self.records.push(PendingRecord {
+            id,
+            user: record.user,
+            timestamp,
+            explicit_partition: record.partition.is_some(),
+        });
+        Ok(())
+    }
+
+    /// Fixes the header and CRC the first time the batch is drained, and
+    /// returns the bytes every attempt sends.
+    pub fn encoded(&mut self) -> Bytes {
+        self.sealed = true;
+        match &mut self.body {
+            Body::Encoded(bytes) => bytes.clone(),
+            Body::Open(_) => {
+                let Body::Open(builder) =
+                    core::mem::replace(&mut self.body, Body::Encoded(Bytes::new()))
+                else {
+                    // Unreachable: matched Open just above.
+                    return Bytes::new();
+                };
+                let bytes = builder.finish();
+                self.body = Body::Encoded(bytes.clone());
+                bytes
+            }
+        }
+    }
+
+    /// The buffer back, for reuse by the next batch, when nothing else
+    /// holds it.
+    pub fn into_buffer(self) -> Option<BytesMut> {
+        match self.body {
+            Body::Open(b) => Some(b.finish_mut()),
+            Body::Encoded(bytes) => bytes.try_into_mut().ok(),
+        }
+    }
+
+    /// Rebuilds the records from the batch's bytes, for failure events:
+    /// `(id, record)` in append order, keys and values sharing the bytes.
+    pub fn into_records(mut self, topic: &str) -> Vec<(RecordId, Record<T>)> {
+        let bytes = self.encoded();
+        let decoded = RecordBatch::decode_all(bytes)
+            .ok()
+            .and_then(|mut v| v.pop());
+        let mut decoded = decoded.map(|b| b.records).unwrap_or_default().into_iter();
+        let partition = self.partition;
+        self.records
+            .into_iter()
+            .map(|p| {
+                // The decoder reads back what our encoder wrote; a missing
+                // record would be a bug, and still hands back an empty one
+                // rather than losing the terminal event.
+                let r = decoded.next();
+                let (key, value, hdrs) = match r {
+                    Some(r) => (
+                        r.key,
+                        r.value,
+                        r.headers
+                            .into_iter()
+                            .map(|h| Header {
+                                key: String::from(h.key()),
+                                value: h.value().cloned(),
+                            })
+                            .collect(),
+                    ),
+                    None => (None, None, Vec::new()),
+                };
+                let record = Record {
+                    topic: String::from(topic),
+                    partition: p.explicit_partition.then_some(partition),
+                    key,
+                    value,
+                    headers: hdrs,
+                    timestamp: Some(p.timestamp),
+                    user: p.user,
+                };
+                (p.id, record)
+            })
+            .collect()
+    }
+}
+
+fn headers<T>(r: &Record<T>) -> impl Iterator<Item = HeaderRef<'_>> + Clone {
+    r.headers
+        .iter()
+        .map(|h| (h.key.as_str(), h.value.as_deref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_records_come_back_from_the_bytes_exactly() {
+        let now = Instant::from_millis(1);
+        let mut b: Batch<u32> = Batch::new(0, 3, BytesMut::new(), now, now, 0);
+        let records = [
+            Record::new("t")
+                .key("k")
+                .value("v")
+                .header("h", Some("x"))
+                .header("n", None::<Bytes>)
+                .user(7u32),
+            Record::new("t").partition(3).user(8u32),
+        ];
+        for (i, r) in records.iter().enumerate() {
+            b.append(RecordId(i as u64), 100 + i as i64, r.clone())
+                .unwrap();
+        }
+        let back = b.into_records("t");
+        assert_eq!(back.len(), 2);
+        let mut want0 = records[0].clone();
+        want0.timestamp = Some(100);
+        assert_eq!(back[0], (RecordId(0), want0));
+        let mut want1 = records[1].clone();
+        want1.timestamp = Some(101);
+        assert_eq!(back[1], (RecordId(1), want1));
+    }
+
+    #[test]
+    fn encoding_happens_once_and_seals() {
+        let now = Instant::ZERO;
+        let mut b: Batch<()> = Batch::new(0, 0, BytesMut::new(), now, now, 0);
+        b.append(RecordId(0), 5, Record::new("t").value("v"))
+            .unwrap();
+        assert!(b.is_open());
+        let first = b.encoded();
+        assert!(!b.is_open());
+        assert_eq!(b.encoded(), first);
+        assert!(b.append(RecordId(1), 5, Record::new("t")).is_err());
+        assert_eq!(b.size_with(None), first.len());
+    }
+}

@@ -1,0 +1,172 @@
+//! The producer's public errors: why `send` refused a record
+//! ([`SendError`], which hands the record back), why an accepted record
+//! failed ([`ProduceError`], carried by [`crate::Event::Failed`] with the
+//! record), and what put the producer in its fatal state ([`FatalError`]).
+//! Protocol error codes are [`KafkaCode`]s.
+
+use alloc::string::String;
+use core::fmt;
+use core::time::Duration;
+
+pub use crate::kafka_code::KafkaCode;
+use crate::record::Record;
+use crate::wire::ApiKey;
+
+/// Why an accepted record failed. Every failure hands the record back in
+/// [`crate::Event::Failed`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// The broker refused the record's batch with a non-retriable error, or
+    /// with a retriable one after `retries` retries.
+    #[error("broker refused the batch: {code}{}", message.as_deref().map(|m| alloc::format!(": {m}")).unwrap_or_default())]
+    Broker {
+        /// The partition-level error code.
+        code: KafkaCode,
+        /// The broker's message for this record or batch, if it sent one.
+        message: Option<String>,
+    },
+    /// `delivery.timeout.ms` passed before the record was acknowledged.
+    #[error("delivery timed out after {attempts} attempts{}", last_error.map(|c| alloc::format!(", last error {c}")).unwrap_or_default())]
+    DeliveryTimeout {
+        /// How many times the record's batch was sent.
+        attempts: u32,
+        /// The last error its batch met, if any.
+        last_error: Option<KafkaCode>,
+    },
+    /// The topic did not appear in the cluster's metadata within
+    /// `max.block.ms`.
+    #[error("topic {topic:?} not present in metadata after {waited:?}")]
+    TopicNotFound {
+        /// The topic.
+        topic: String,
+        /// How long the producer waited.
+        waited: Duration,
+    },
+    /// The topic exists but cannot be produced to (authorization, invalid
+    /// name on the broker's side).
+    #[error("topic {topic:?} is unusable: {code}")]
+    TopicError {
+        /// The topic.
+        topic: String,
+        /// The topic-level error code from Metadata.
+        code: KafkaCode,
+    },
+    /// The record named a partition the topic does not have.
+    #[error("partition {partition} does not exist (the topic has {partitions})")]
+    InvalidPartition {
+        /// The partition asked for.
+        partition: i32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
+    /// The producer is in its fatal state.
+    #[error("producer is in its fatal state: {0}")]
+    Fatal(FatalError),
+}
+
+impl ProduceError {
+    /// The Kafka error code behind this failure, if there is one.
+    pub fn code(&self) -> Option<KafkaCode> {
+        match self {
+            ProduceError::Broker { code, .. } | ProduceError::TopicError { code, .. } => {
+                Some(*code)
+            }
+            ProduceError::DeliveryTimeout { last_error, .. } => *last_error,
+            _ => None,
+        }
+    }
+}
+
+/// Why the producer entered its fatal state, after which every pending
+/// record fails and every `send` is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FatalError {
+    /// A broker speaks no version of an API the producer needs that this
+    /// crate implements (Produce before v3 has no record batches).
+    #[error(
+        "broker {node} supports {api:?} versions {min}..={max}, none of which this producer implements"
+    )]
+    UnsupportedVersion {
+        /// The broker, by node id (-1 for a bootstrap server).
+        node: i32,
+        /// The API.
+        api: ApiKey,
+        /// The broker's lowest version.
+        min: i16,
+        /// The broker's highest version.
+        max: i16,
+    },
+}
+
+/// Why `send` refused a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendErrorKind {
+    /// Accepting the record would take the buffered bytes past
+    /// `buffer.memory`. Nothing blocks: retry once deliveries free memory.
+    #[error("buffer.memory exhausted: the record needs {needed} bytes, {available} are free")]
+    BufferFull {
+        /// The record's encoded size.
+        needed: usize,
+        /// Bytes free under `buffer.memory`.
+        available: usize,
+    },
+    /// The record alone is larger than `max.request.size` (or `buffer.memory`).
+    #[error("record of {size} bytes exceeds the limit of {max} bytes")]
+    RecordTooLarge {
+        /// The record's encoded size, batch overhead included.
+        size: usize,
+        /// The limit it exceeds.
+        max: usize,
+    },
+    /// The topic name is not one Kafka allows.
+    #[error("invalid topic name {topic:?}: {reason}")]
+    InvalidTopic {
+        /// The name.
+        topic: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The record named a partition the topic does not have.
+    #[error("partition {partition} does not exist (the topic has {partitions})")]
+    InvalidPartition {
+        /// The partition asked for.
+        partition: i32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
+    /// `close` was called.
+    #[error("the producer is closed")]
+    Closed,
+    /// The producer is in its fatal state.
+    #[error("the producer is in its fatal state: {0}")]
+    Fatal(FatalError),
+}
+
+/// A refused `send`: why, and the record, handed back untouched.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SendError<T> {
+    /// Why the record was refused.
+    pub kind: SendErrorKind,
+    /// The record.
+    pub record: Record<T>,
+}
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendError")
+            .field("kind", &self.kind)
+            .field("topic", &self.record.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl<T> core::error::Error for SendError<T> {}

@@ -1,0 +1,129 @@
+//! Housekeeping after every input: what time and state changes make due.
+//!
+//! Requests and connection attempts that outlived their timeouts are
+//! abandoned (their batches go back for a retry); records that outlived
+//! `delivery.timeout.ms`, or waited for their topic's metadata past
+//! `max.block.ms`, fail with the record handed back; connections are
+//! opened to the brokers that lead partitions with records, and to some
+//! broker when metadata is due; and a closing producer finishes closing
+//! once nothing is pending.
+
+use smallvec::SmallVec;
+
+use crate::error::ProduceError;
+use crate::event::{ConnectionId, Event};
+use crate::producer::{CloseCause, Producer, State};
+use crate::time::Instant;
+
+impl<T> Producer<T> {
+    /// Brings the state up to `now`. Idempotent; cheap when nothing is due.
+    pub(crate) fn maintain(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.expire_connections(now);
+        self.expire_records(now);
+        self.plan_connections(now);
+        if self.acc.is_empty() {
+            self.flushing = false;
+            if self.close_requested {
+                self.finish_close(now);
+            }
+        }
+    }
+
+    fn expire_connections(&mut self, now: Instant) {
+        let expired: SmallVec<[ConnectionId; 4]> = self
+            .conns
+            .values()
+            .filter(|c| c.deadline().is_some_and(|d| d <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in expired {
+            self.close_connection(id, CloseCause::Timeout, now);
+        }
+    }
+
+    fn expire_records(&mut self, now: Instant) {
+        let block = self.config.max_block().min(self.config.delivery_timeout());
+        for t in 0..self.acc.topics.len() {
+            while let Some(w) = self.acc.topics[t].waiting.front() {
+                if w.accepted + block > now {
+                    break;
+                }
+                let waited = now.saturating_duration_since(w.accepted);
+                let topic = self.acc.topics[t].name.clone();
+                if let Some(w) = self.acc.topics[t].waiting.pop_front() {
+                    self.fail_waiting(w, ProduceError::TopicNotFound { topic, waited });
+                }
+            }
+            for p in 0..self.acc.topics[t].partitions.len() {
+                loop {
+                    let queue = &mut self.acc.topics[t].partitions[p].queue;
+                    if queue.front().is_none_or(|b| b.deadline > now) {
+                        break;
+                    }
+                    if let Some(b) = queue.pop_front() {
+                        let error = ProduceError::DeliveryTimeout {
+                            attempts: b.attempts,
+                            last_error: b.last_error,
+                        };
+                        self.fail_batch(b, error);
+                    }
+                }
+            }
+        }
+    }
+
+    fn plan_connections(&mut self, now: Instant) {
+        if matches!(self.state, State::Fatal(_)) {
+            return;
+        }
+        // Leaders of partitions that have records to send.
+        let mut leaders: SmallVec<[i32; 8]> = SmallVec::new();
+        let mut leaderless = false;
+        for t in &self.acc.topics {
+            for p in t.partitions.iter().filter(|p| !p.queue.is_empty()) {
+                if p.leader < 0 || !self.meta.brokers.contains_key(&p.leader) {
+                    leaderless = true;
+                } else if !leaders.contains(&p.leader) {
+                    leaders.push(p.leader);
+                }
+            }
+        }
+        if leaderless {
+            self.meta.invalidate();
+        }
+        for node in leaders {
+            self.connect(node, now);
+        }
+        // Some connection for metadata, when it is due and none is coming.
+        if self.acc.topics.is_empty() {
+            return;
+        }
+        let missing = self.acc.topics.iter().any(|t| !t.waiting.is_empty());
+        if self.meta.due_at(missing).is_none_or(|due| due > now) || !self.conns.is_empty() {
+            return;
+        }
+        let candidate = self
+            .meta
+            .brokers
+            .iter()
+            .filter(|(_, b)| b.conn.is_none() && b.reconnect_at <= now)
+            // Known brokers before bootstrap servers, the least failed first.
+            .min_by_key(|(node, b)| (**node < 0, b.failures, **node))
+            .map(|(node, _)| *node);
+        if let Some(node) = candidate {
+            self.connect(node, now);
+        }
+    }
+
+    fn finish_close(&mut self, now: Instant) {
+        let ids: SmallVec<[ConnectionId; 8]> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.close_connection(id, CloseCause::Done, now);
+        }
+        self.state = State::Closed;
+        self.events.push_back(Event::Closed);
+    }
+}

@@ -1,0 +1,398 @@
+//! A deterministic in-memory Kafka cluster that speaks the real protocol:
+//! it takes request frames and answers with response frames, through the
+//! same [`crate::wire`] codec a real client would meet.
+//!
+//! It keeps, per partition, a leader (with a leader epoch) and a log of the
+//! records appended, and answers ApiVersions, Metadata and Produce as a
+//! broker would: a Produce for a partition this node does not lead gets
+//! NOT_LEADER_OR_FOLLOWER, an unknown topic UNKNOWN_TOPIC_OR_PARTITION, a
+//! batch that does not decode CORRUPT_MESSAGE. Errors can be injected per
+//! API, in order, as librdkafka's mock cluster does.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+
+use crate::kafka_code::KafkaCode;
+use crate::wire::header::{decode_request_header, encode_response};
+use crate::wire::messages::api_versions::ApiVersion;
+use crate::wire::messages::metadata::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use crate::wire::messages::produce::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use crate::wire::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
+    ProduceRequest, ProduceResponse,
+};
+use crate::wire::record_batch::{RecordBatch, RecordHeader};
+use crate::wire::{Message, Reader};
+
+/// A record as the simulated log stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// Its timestamp.
+    pub timestamp: i64,
+    /// Its key.
+    pub key: Option<Bytes>,
+    /// Its value.
+    pub value: Option<Bytes>,
+    /// Its headers.
+    pub headers: Vec<RecordHeader>,
+}
+
+#[derive(Debug, Clone)]
+struct Partition {
+    leader: i32,
+    leader_epoch: i32,
+    log: Vec<StoredRecord>,
+}
+
+/// A broker of the simulated cluster.
+#[derive(Debug, Clone)]
+pub struct SimBroker {
+    /// Its node id.
+    pub node: i32,
+    /// The host it advertises.
+    pub host: String,
+    /// The port it advertises.
+    pub port: u16,
+}
+
+/// The simulated cluster.
+#[derive(Debug, Clone)]
+pub struct SimCluster {
+    brokers: Vec<SimBroker>,
+    topics: BTreeMap<String, Vec<Partition>>,
+    injected: BTreeMap<i16, VecDeque<KafkaCode>>,
+    /// Topics named in Metadata requests are created (with this many
+    /// partitions) when they do not exist and the request allows it.
+    pub auto_create_partitions: Option<usize>,
+    /// The highest Produce version the brokers claim.
+    pub max_produce_version: i16,
+    /// Records each partition's log may hold before Produce answers
+    /// KAFKA_STORAGE_ERROR; bounds memory under fuzzing.
+    pub max_log_records: usize,
+    /// Answer acks=0 Produce requests anyway, as librdkafka's mock and
+    /// tansu do (Kafka does not).
+    pub answer_acks0: bool,
+    /// Throttle time put in every Produce response.
+    pub throttle_ms: i32,
+    /// Name the new leader in NOT_LEADER_OR_FOLLOWER answers (KIP-951,
+    /// Produce v10+).
+    pub leader_hints: bool,
+}
+
+impl SimCluster {
+    /// A cluster of `brokers` brokers, `broker-0:9092`, `broker-1:9093`, ...
+    /// with node ids 0, 1, ...
+    pub fn new(brokers: usize) -> SimCluster {
+        SimCluster {
+            brokers: (0..brokers)
+                .map(|i| SimBroker {
+                    node: i as i32,
+                    host: format!("broker-{i}"),
+                    port: 9092 + i as u16,
+                })
+                .collect(),
+            topics: BTreeMap::new(),
+            injected: BTreeMap::new(),
+            auto_create_partitions: None,
+            max_produce_version: ProduceRequest::MAX_VERSION,
+            max_log_records: 1 << 20,
+            answer_acks0: false,
+            throttle_ms: 0,
+            leader_hints: true,
+        }
+    }
+
+    /// The brokers.
+    pub fn brokers(&self) -> &[SimBroker] {
+        &self.brokers
+    }
+
+    /// `bootstrap.servers` for this cluster.
+    pub fn bootstrap_servers(&self) -> String {
+        let addrs: Vec<String> = self
+            .brokers
+            .iter()
+            .map(|b| format!("{}:{}", b.host, b.port))
+            .collect();
+        addrs.join(",")
+    }
+
+    /// The node listening at `host:port`.
+    pub fn node_at(&self, host: &str, port: u16) -> Option<i32> {
+        self.brokers
+            .iter()
+            .find(|b| b.host == host && b.port == port)
+            .map(|b| b.node)
+    }
+
+    /// Creates a topic whose partition leaders go round the brokers.
+    pub fn create_topic(&mut self, name: &str, partitions: usize) {
+        let n = self.brokers.len().max(1);
+        let parts = (0..partitions)
+            .map(|p| Partition {
+                leader: (p % n) as i32,
+                leader_epoch: 0,
+                log: Vec::new(),
+            })
+            .collect();
+        self.topics.insert(String::from(name), parts);
+    }
+
+    /// Moves a partition's leadership, bumping its leader epoch.
+    pub fn set_leader(&mut self, topic: &str, partition: usize, node: i32) {
+        if let Some(p) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.get_mut(partition))
+        {
+            p.leader = node;
+            p.leader_epoch += 1;
+        }
+    }
+
+    /// The next requests of `api` fail with these codes, one each, in order
+    /// (every partition of a Produce request gets the code).
+    pub fn inject(&mut self, api: ApiKey, errors: &[KafkaCode]) {
+        self.injected
+            .entry(api.as_i16())
+            .or_default()
+            .extend(errors.iter().copied());
+    }
+
+    /// Injected errors not yet used.
+    pub fn injected_left(&self, api: ApiKey) -> usize {
+        self.injected.get(&api.as_i16()).map_or(0, VecDeque::len)
+    }
+
+    /// A partition's log.
+    pub fn log(&self, topic: &str, partition: usize) -> &[StoredRecord] {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.get(partition))
+            .map_or(&[], |p| p.log.as_slice())
+    }
+
+    /// How many partitions a topic has (0 when it does not exist).
+    pub fn partitions(&self, topic: &str) -> usize {
+        self.topics.get(topic).map_or(0, Vec::len)
+    }
+
+    /// Answers one request frame (without its size prefix) received by
+    /// `node`: the response frame (with its size prefix), or `None` when no
+    /// answer is due (acks=0) or the frame is not a request this cluster
+    /// understands, in which case a broker closes the connection.
+    pub fn handle(&mut self, node: i32, frame: Bytes) -> Option<Bytes> {
+        let (header, mut body) = decode_request_header(frame).ok()?;
+        let api = ApiKey::from_i16(header.request_api_key)?;
+        let version = header.request_api_version;
+        let correlation_id = header.correlation_id;
+        let mut out = BytesMut::new();
+        match api {
+            ApiKey::ApiVersions => {
+                let supported = ApiVersionsRequest::decode(&mut body, version).is_ok();
+                let response = self.api_versions(supported);
+                // Unknown versions are answered in v0, listing what we speak.
+                let v = if supported { version } else { 0 };
+                encode_response(&mut out, correlation_id, v, &response).ok()?;
+            }
+            ApiKey::Metadata => {
+                let request = MetadataRequest::decode(&mut body, version).ok()?;
+                let response = self.metadata(&request);
+                encode_response(&mut out, correlation_id, version, &response).ok()?;
+            }
+            ApiKey::Produce => {
+                let request = ProduceRequest::decode(&mut body, version).ok()?;
+                let response = self.produce(node, version, &request);
+                if request.acks == 0 && !self.answer_acks0 {
+                    return None;
+                }
+                encode_response(&mut out, correlation_id, version, &response).ok()?;
+            }
+            _ => return None,
+        }
+        Some(out.freeze())
+    }
+
+    fn take_injected(&mut self, api: ApiKey) -> Option<KafkaCode> {
+        self.injected
+            .get_mut(&api.as_i16())
+            .and_then(VecDeque::pop_front)
+    }
+
+    fn api_versions(&mut self, supported: bool) -> ApiVersionsResponse {
+        let keys = ApiKey::ALL
+            .iter()
+            .map(|api| {
+                let (min, mut max) = api.versions();
+                if *api == ApiKey::Produce {
+                    max = max.min(self.max_produce_version);
+                }
+                ApiVersion::default()
+                    .with_api_key(api.as_i16())
+                    .with_min_version(min)
+                    .with_max_version(max)
+            })
+            .collect();
+        let code = if supported {
+            KafkaCode::None
+        } else {
+            KafkaCode::UnsupportedVersion
+        };
+        ApiVersionsResponse::default()
+            .with_error_code(code.code())
+            .with_api_keys(keys)
+    }
+
+    fn metadata(&mut self, request: &MetadataRequest) -> MetadataResponse {
+        let injected = self.take_injected(ApiKey::Metadata);
+        let brokers = self
+            .brokers
+            .iter()
+            .map(|b| {
+                MetadataResponseBroker::default()
+                    .with_node_id(b.node)
+                    .with_host(b.host.clone())
+                    .with_port(i32::from(b.port))
+            })
+            .collect();
+        let names: Vec<String> = match &request.topics {
+            Some(topics) => topics.iter().filter_map(|t| t.name.clone()).collect(),
+            None => self.topics.keys().cloned().collect(),
+        };
+        let mut topics = Vec::new();
+        for name in names {
+            if !self.topics.contains_key(&name)
+                && request.allow_auto_topic_creation
+                && let Some(n) = self.auto_create_partitions
+            {
+                self.create_topic(&name, n);
+            }
+            let topic = match (injected, self.topics.get(&name)) {
+                (Some(code), _) => MetadataResponseTopic::default()
+                    .with_name(Some(name))
+                    .with_error_code(code.code()),
+                (None, None) => MetadataResponseTopic::default()
+                    .with_name(Some(name))
+                    .with_error_code(KafkaCode::UnknownTopicOrPartition.code()),
+                (None, Some(parts)) => MetadataResponseTopic::default()
+                    .with_name(Some(name))
+                    .with_partitions(
+                        parts
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| {
+                                MetadataResponsePartition::default()
+                                    .with_partition_index(i as i32)
+                                    .with_leader_id(p.leader)
+                                    .with_leader_epoch(p.leader_epoch)
+                                    .with_replica_nodes(alloc::vec![p.leader])
+                                    .with_isr_nodes(alloc::vec![p.leader])
+                            })
+                            .collect(),
+                    ),
+            };
+            topics.push(topic);
+        }
+        MetadataResponse::default()
+            .with_brokers(brokers)
+            .with_controller_id(0)
+            .with_topics(topics)
+    }
+
+    fn produce(&mut self, node: i32, version: i16, request: &ProduceRequest) -> ProduceResponse {
+        let injected = self.take_injected(ApiKey::Produce);
+        let max_log = self.max_log_records;
+        let mut hinted: Vec<i32> = Vec::new();
+        let mut responses = Vec::new();
+        for t in &request.topic_data {
+            let mut partitions = Vec::new();
+            for pd in &t.partition_data {
+                let mut answer = PartitionProduceResponse::default()
+                    .with_index(pd.index)
+                    .with_base_offset(-1);
+                let code = match (
+                    injected,
+                    self.topics
+                        .get_mut(&t.name)
+                        .and_then(|ps| usize::try_from(pd.index).ok().and_then(|i| ps.get_mut(i))),
+                ) {
+                    (Some(code), _) => code,
+                    (None, None) => KafkaCode::UnknownTopicOrPartition,
+                    (None, Some(p)) if p.leader != node => {
+                        if self.leader_hints && version >= 10 {
+                            answer = answer.with_current_leader(
+                                LeaderIdAndEpoch::default()
+                                    .with_leader_id(p.leader)
+                                    .with_leader_epoch(p.leader_epoch),
+                            );
+                            hinted.push(p.leader);
+                        }
+                        KafkaCode::NotLeaderOrFollower
+                    }
+                    (None, Some(p)) => match pd.records.clone().map(RecordBatch::decode_all) {
+                        Some(Ok(batches))
+                            if p.log.len()
+                                + batches.iter().map(|b| b.records.len()).sum::<usize>()
+                                > max_log =>
+                        {
+                            KafkaCode::KafkaStorageError
+                        }
+                        Some(Ok(batches)) => {
+                            answer = answer.with_base_offset(p.log.len() as i64);
+                            for b in batches {
+                                for r in b.records {
+                                    let offset = p.log.len() as i64;
+                                    p.log.push(StoredRecord {
+                                        offset,
+                                        timestamp: r.timestamp,
+                                        key: r.key,
+                                        value: r.value,
+                                        headers: r.headers,
+                                    });
+                                }
+                            }
+                            KafkaCode::None
+                        }
+                        _ => KafkaCode::CorruptMessage,
+                    },
+                };
+                partitions.push(answer.with_error_code(code.code()));
+            }
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partition_responses(partitions),
+            );
+        }
+        let endpoints = self
+            .brokers
+            .iter()
+            .filter(|b| hinted.contains(&b.node))
+            .map(|b| {
+                NodeEndpoint::default()
+                    .with_node_id(b.node)
+                    .with_host(b.host.clone())
+                    .with_port(i32::from(b.port))
+            })
+            .collect();
+        ProduceResponse::default()
+            .with_responses(responses)
+            .with_throttle_time_ms(self.throttle_ms)
+            .with_node_endpoints(endpoints)
+    }
+}
+
+/// Reads a whole request frame's API key, for drivers that route by API.
+pub fn request_api(frame: &[u8]) -> Option<ApiKey> {
+    let mut r = Reader::new(Bytes::copy_from_slice(frame.get(..2)?));
+    ApiKey::from_i16(r.i16().ok()?)
+}

@@ -1,0 +1,28 @@
+//! A deterministic simulation of a Kafka cluster and the network to it
+//! (feature `sim`): the real [`crate::Producer`] talks to [`SimCluster`]
+//! through real bytes, in virtual time, through [`SimNet`].
+//!
+//! ```
+//! use core::time::Duration;
+//! use kafka_producer_proto::sim::{SimCluster, SimNet};
+//! use kafka_producer_proto::{Config, Event, Instant, Producer, Record};
+//!
+//! let mut cluster = SimCluster::new(3);
+//! cluster.create_topic("events", 4);
+//! let config = Config::builder().bootstrap_servers(&cluster.bootstrap_servers()).build()?;
+//! let mut net = SimNet::new(Producer::new(config, Instant::ZERO), cluster, Instant::ZERO);
+//! for i in 0..100 {
+//!     net.producer.send(Record::new("events").key(format!("k{i}")).value("v"), net.now).unwrap();
+//! }
+//! assert!(net.run_until(Duration::from_secs(10), |n| n.events.len() == 100));
+//! assert!(net.events.iter().all(|e| matches!(e, Event::Delivered { .. })));
+//! let stored: usize = (0..4).map(|p| net.cluster.log("events", p).len()).sum();
+//! assert_eq!(stored, 100);
+//! # Ok::<(), kafka_producer_proto::ConfigError>(())
+//! ```
+
+mod cluster;
+mod network;
+
+pub use cluster::{SimBroker, SimCluster, StoredRecord, request_api};
+pub use network::SimNet;
