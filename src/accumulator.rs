@@ -286,22 +286,23 @@ mod tests {
         let t = a.intern("t");
         a.topics[0].ensure_partitions(2);
         let now = Instant::ZERO;
-        let mut full_at = None;
         for i in 0..10u64 {
             let r = Record::new("t").value(alloc::vec![0u8; 40]);
-            let app = a
-                .append(t, 1, RecordId(i), 0, r, 50, now)
-                .unwrap_or_else(|_| panic!("append"));
-            if app.batch_full && full_at.is_none() {
-                full_at = Some(i);
-            }
+            assert!(a.append(t, 1, RecordId(i), 0, r, 50, now).is_ok());
         }
         let q = &a.topics[0].partitions[1].queue;
         assert!(
             q.len() >= 2,
             "a 200-byte batch cannot hold ten 40-byte values"
         );
-        assert!(full_at.is_some());
+        // The open batch has records: a record that does not fit would
+        // open another one, which is when sticky partitioning moves on.
+        let big = Record::new("t").value(alloc::vec![0u8; 150]);
+        assert!(a.fills(t, 1, 0, &big));
+        assert!(
+            !a.fills(t, 0, 0, &big),
+            "an empty partition opens its first batch"
+        );
         assert!(
             q.iter()
                 .take(q.len() - 1)
@@ -327,6 +328,6 @@ mod tests {
         p.requeue(second);
         p.requeue(first);
         let orders: Vec<u64> = p.queue.iter().map(|b| b.order).collect();
-        assert_eq!(orders, [0, 1, 2]);
+        assert_eq!(orders, [0, ORDER_SPAN, 2 * ORDER_SPAN]);
     }
 }

@@ -36,13 +36,20 @@ const REQUEST_OVERHEAD: usize = 64;
 impl<T> Producer<T> {
     /// Builds the next request frame, if any connection has one to send.
     pub(crate) fn next_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        let ids: Vec<ConnectionId> = {
-            let after = self.serve_after;
-            let (later, earlier): (Vec<_>, Vec<_>) = self
-                .conns
-                .keys()
-                .partition(|id| after.is_none_or(|a| **id > a));
-            later.into_iter().chain(earlier).collect()
+        // Round robin from the connection after the one served last;
+        // collected on the stack, this runs after every input.
+        let ids: smallvec::SmallVec<[ConnectionId; 16]> = match self.serve_after {
+            Some(after) => {
+                let later = self.conns.range((
+                    core::ops::Bound::Excluded(after),
+                    core::ops::Bound::Unbounded,
+                ));
+                later
+                    .chain(self.conns.range(..=after))
+                    .map(|(id, _)| *id)
+                    .collect()
+            }
+            None => self.conns.keys().copied().collect(),
         };
         for id in ids {
             if let Some(t) = self.transmit_for(id, now) {
@@ -54,7 +61,7 @@ impl<T> Producer<T> {
     }
 
     fn transmit_for(&mut self, id: ConnectionId, now: Instant) -> Option<Transmit> {
-        let client_id = String::from(self.config.client_id());
+        let client_id = self.config.client_id();
         let timeout = self.config.request_timeout();
         let max_in_flight = self.config.max_in_flight_requests_per_connection();
         let conn = self.conns.get_mut(&id)?;
@@ -70,7 +77,7 @@ impl<T> Producer<T> {
                     .with_client_software_version(String::from(env!("CARGO_PKG_VERSION")));
                 let mut buf = core::mem::take(&mut self.scratch);
                 let result =
-                    conn.encode(&mut buf, &client_id, version, &request)
+                    conn.encode(&mut buf, client_id, version, &request)
                         .map(|correlation_id| {
                             conn.expect(
                                 correlation_id,
@@ -103,7 +110,7 @@ impl<T> Producer<T> {
             );
             let mut buf = core::mem::take(&mut self.scratch);
             let result =
-                conn.encode(&mut buf, &client_id, version, &request)
+                conn.encode(&mut buf, client_id, version, &request)
                     .map(|correlation_id| {
                         conn.expect(correlation_id, version, now, timeout, Purpose::Metadata);
                     });
@@ -180,11 +187,11 @@ impl<T> Producer<T> {
             .with_timeout_ms(millis_i32(self.config.request_timeout()))
             .with_topic_data(topic_data);
         self.metrics.request_sent(records);
-        let client_id = String::from(self.config.client_id());
+        let client_id = self.config.client_id();
         let timeout = self.config.request_timeout();
         let mut buf = core::mem::take(&mut self.scratch);
         let result = match self.conns.get_mut(&id) {
-            Some(conn) => conn.encode(&mut buf, &client_id, version, &request),
+            Some(conn) => conn.encode(&mut buf, client_id, version, &request),
             None => Err(crate::wire::EncodeError::TooLong {
                 what: "connection",
                 length: 0,
