@@ -1,9 +1,132 @@
 //! A sans-IO Kafka producer.
 //!
-//! The whole producer protocol lives in a deterministic state machine that
-//! owns no socket, no clock and no runtime; any runtime drives it. This
-//! release carries the foundation: [`wire`], the complete Kafka codec a
-//! producer needs, and [`KafkaCode`], every protocol error code.
+//! The whole producer protocol (batching, partitioning, metadata, retries
+//! with backoff, request and delivery deadlines) lives in [`Producer`], a
+//! deterministic state machine that owns no socket, no clock and no
+//! runtime. A driver (tokio, a blocking loop, an embedded executor, a
+//! simulator, a fuzzer) moves bytes and time in and out of it.
+//!
+//! # The run loop
+//!
+//! ```text
+//! let mut p = Producer::new(config, now);
+//! loop {
+//!     while let Some(t) = p.poll_transmit(now) { write t.data to connection t.conn }
+//!     while let Some(e) = p.poll_event() { match e {
+//!         Event::Connect { conn, host, port } => open it, then p.handle_connected(conn, now)
+//!                                                (or p.handle_disconnected(conn, now) on failure)
+//!         Event::Disconnect { conn }          => close it
+//!         Event::Delivered { .. } | Event::Failed { .. } | Event::Closed => tell the application
+//!     }}
+//!     wait until: bytes arrive    -> p.handle_response(conn, &bytes, now)   (any chunking)
+//!                 a socket closes -> p.handle_disconnected(conn, now)
+//!                 the app sends   -> p.send(record, now)                    (Err hands it back)
+//!                 p.poll_timeout() passes -> p.handle_timeout(now)
+//! }
+//! ```
+//!
+//! # Call order
+//!
+//! The methods of [`Producer`] fall in three groups.
+//!
+//! - **Application inputs:** [`Producer::send`], [`Producer::flush`],
+//!   [`Producer::close`]. `send` never blocks: it accepts a record (and
+//!   returns its [`RecordId`]) or refuses it at once, handing it back in a
+//!   [`SendError`].
+//! - **Network and time inputs:** [`Producer::handle_connected`],
+//!   [`Producer::handle_disconnected`], [`Producer::handle_response`],
+//!   [`Producer::handle_timeout`]. Bytes may arrive cut anywhere, one byte
+//!   at a time included. `handle_timeout` may be called early or often;
+//!   spurious calls are harmless.
+//! - **Outputs:** [`Producer::poll_transmit`], [`Producer::poll_event`],
+//!   [`Producer::poll_timeout`]. After *every* input, drain
+//!   `poll_transmit` and `poll_event` until both return `None`, then read
+//!   `poll_timeout`: every input may change it. While output is pending,
+//!   `poll_timeout` returns the last `now` seen, so a driver that sleeps
+//!   until then never sleeps on work.
+//!
+//! Every input takes `now`, an [`Instant`] on a scale the driver chooses;
+//! time only ever comes from arguments. Records without a timestamp get
+//! `now` in milliseconds as their CreateTime, so drivers should measure
+//! `Instant` from the Unix epoch (the provided drivers do).
+//!
+//! # Guarantees
+//!
+//! 1. **Nothing is lost.** Every record `send` accepts ends in exactly one
+//!    [`Event::Delivered`] (with partition and offset) or [`Event::Failed`],
+//!    and a failure hands the record back. `close` ends with every record
+//!    terminal, then [`Event::Closed`].
+//! 2. **Deadlines hold.** No record stays pending past `delivery.timeout.ms`
+//!    (plus one `request.timeout.ms` when a request carrying it is in
+//!    flight); no request waits past `request.timeout.ms`; retry and
+//!    reconnect backoffs stay within their jittered bounds.
+//! 3. **No panic and bounded memory on any peer input.** Malformed,
+//!    truncated, oversized or out-of-order responses close their connection
+//!    and what was in flight is retried.
+//! 4. **Deterministic.** The same configuration (including `random.seed`)
+//!    and the same inputs give the same outputs.
+//! 5. **Kafka's error semantics.** Retriable versus fatal follows Kafka's
+//!    error table and the Java client; errors reach the application as
+//!    typed values ([`ProduceError`], [`KafkaCode`]).
+//!
+//! Ordering within a partition through retries needs one request in flight
+//! per connection (`max.in.flight.requests.per.connection=1`), as in Kafka
+//! without idempotence.
+//!
+//! # Example
+//!
+//! A whole producer life against the simulated cluster of [`sim`] (feature
+//! `sim`), written as the run loop above so that every call is visible:
+//!
+//! ```
+//! # #[cfg(feature = "sim")] {
+//! use std::collections::HashMap;
+//! use kafka_producer_proto::sim::SimCluster;
+//! use kafka_producer_proto::wire::FrameDecoder;
+//! use kafka_producer_proto::{Config, Event, Instant, Producer, Record};
+//!
+//! let mut cluster = SimCluster::new(1);
+//! cluster.create_topic("events", 1);
+//! let config = Config::builder().bootstrap_servers(&cluster.bootstrap_servers()).build().unwrap();
+//! let mut now = Instant::from_millis(1_700_000_000_000);
+//! let mut p: Producer<&str> = Producer::new(config, now);
+//! p.send(Record::new("events").key("k").value("hello").user("greeting"), now).unwrap();
+//!
+//! let mut nodes = HashMap::new(); // our "sockets": connection -> broker
+//! let mut delivered = None;
+//! while delivered.is_none() {
+//!     while let Some(t) = p.poll_transmit(now) {
+//!         // "Write" the bytes: the simulated broker answers at once.
+//!         let mut frames = FrameDecoder::default();
+//!         frames.push(&t.data);
+//!         while let Some(frame) = frames.next_frame().unwrap() {
+//!             if let Some(answer) = cluster.handle(nodes[&t.conn], frame) {
+//!                 p.handle_response(t.conn, &answer, now);
+//!             }
+//!         }
+//!     }
+//!     while let Some(e) = p.poll_event() {
+//!         match e {
+//!             Event::Connect { conn, host, port } => {
+//!                 nodes.insert(conn, cluster.node_at(&host, port).unwrap());
+//!                 p.handle_connected(conn, now);
+//!             }
+//!             Event::Delivered { user, partition, offset, .. } => delivered = Some((user, partition, offset)),
+//!             other => panic!("{other:?}"),
+//!         }
+//!     }
+//!     if let Some(t) = p.poll_timeout() {
+//!         now = now.max(t);
+//!         p.handle_timeout(now);
+//!     }
+//! }
+//! assert_eq!(delivered, Some(("greeting", 0, Some(0))));
+//! assert_eq!(cluster.log("events", 0)[0].value.as_deref(), Some(&b"hello"[..]));
+//! # }
+//! ```
+//!
+//! Ready-made drivers live in the repository's `examples/drivers/`: a
+//! single-task tokio driver and a blocking `std::net` driver.
 //!
 //! # The wire codec
 //!

@@ -549,6 +549,31 @@ fn acks_zero_completes_on_hand_out_with_or_without_answers() {
 }
 
 #[test]
+fn acks_one_and_all_give_offsets() {
+    for acks in [Acks::Leader, Acks::All] {
+        let c = cluster("t", 2);
+        let mut b = builder(&c);
+        b.acks(acks);
+        let mut n = net(c, &mut b);
+        for i in 0..100u64 {
+            send(&mut n, Record::new("t").value("v").user(i));
+        }
+        assert!(n.run_until(Duration::from_secs(10), |n| terminal(n) == 100));
+        for e in outcomes(&n).values() {
+            let Event::Delivered {
+                partition,
+                offset: Some(offset),
+                ..
+            } = e
+            else {
+                panic!("{acks:?}: {e:?}")
+            };
+            assert!((*offset as usize) < n.cluster.log("t", *partition as usize).len());
+        }
+    }
+}
+
+#[test]
 fn close_drains_then_reports_closed_last() {
     let c = cluster("t", 3);
     let mut b = builder(&c);
