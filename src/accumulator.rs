@@ -17,6 +17,7 @@ use bytes::BytesMut;
 use core::time::Duration;
 
 use crate::batch::Batch;
+use crate::idempotence::Sequences;
 use crate::record::{Record, RecordId};
 use crate::time::Instant;
 use crate::wire::record_batch::BATCH_HEADER_SIZE;
@@ -30,6 +31,8 @@ pub(crate) struct Partition<T> {
     pub leader: i32,
     pub leader_epoch: i32,
     next_order: u64,
+    /// Sequence numbers, for an idempotent producer.
+    pub seq: Sequences,
 }
 
 impl<T> Partition<T> {
@@ -40,6 +43,7 @@ impl<T> Partition<T> {
             leader: -1,
             leader_epoch: -1,
             next_order: 0,
+            seq: Sequences::default(),
         }
     }
 

@@ -19,7 +19,9 @@ use bytes::{Bytes, BytesMut};
 use crate::kafka_code::KafkaCode;
 use crate::record::{Header, Record, RecordId};
 use crate::time::Instant;
-use crate::wire::record_batch::{BatchBuilder, HeaderRef, ProducerState, RecordBatch};
+use crate::wire::record_batch::{
+    BatchBuilder, HeaderRef, ProducerState, RecordBatch, rewrite_producer_state,
+};
 
 /// What a batch keeps per record.
 #[derive(Debug)]
@@ -65,6 +67,10 @@ pub(crate) struct Batch<T> {
     /// Orders `order..order + span` belong to this batch, for the halves
     /// it may be split into.
     pub span: u64,
+    /// The first sequence number, once an idempotent producer numbered it.
+    pub sequence: Option<i32>,
+    /// The producer id, epoch and sequence its bytes carry.
+    stamp: ProducerState,
 }
 
 impl<T> Batch<T> {
@@ -90,6 +96,8 @@ impl<T> Batch<T> {
             reserved: 0,
             order,
             span: crate::accumulator::ORDER_SPAN,
+            sequence: None,
+            stamp: ProducerState::NONE,
         }
     }
 
@@ -141,19 +149,43 @@ impl<T> Batch<T> {
     /// Fixes the header and CRC the first time the batch is drained, and
     /// returns the bytes every attempt sends.
     pub fn encoded(&mut self) -> Bytes {
+        self.encoded_as(self.stamp)
+    }
+
+    /// The bytes, carrying these producer fields. The records are encoded
+    /// once; new producer fields (an idempotent producer's first drain, or
+    /// renumbering after an epoch bump) are written into the header in place
+    /// with a fresh CRC.
+    pub fn encoded_as(&mut self, producer: ProducerState) -> Bytes {
         self.sealed = true;
-        match &mut self.body {
-            Body::Encoded(bytes) => bytes.clone(),
-            Body::Open(_) => {
-                let Body::Open(builder) =
-                    core::mem::replace(&mut self.body, Body::Encoded(Bytes::new()))
-                else {
-                    // Unreachable: matched Open just above.
-                    return Bytes::new();
-                };
-                let bytes = builder.finish();
-                self.body = Body::Encoded(bytes.clone());
-                bytes
+        let body = core::mem::replace(&mut self.body, Body::Encoded(Bytes::new()));
+        let bytes = match body {
+            Body::Encoded(bytes) if producer == self.stamp => bytes,
+            Body::Encoded(bytes) => {
+                // Shared only when a request still holds it; copy then.
+                let mut buf = bytes
+                    .try_into_mut()
+                    .unwrap_or_else(|b| BytesMut::from(&b[..]));
+                self.restamp(&mut buf, producer);
+                buf.freeze()
+            }
+            Body::Open(builder) => {
+                let mut buf = builder.finish_mut();
+                self.restamp(&mut buf, producer);
+                buf.freeze()
+            }
+        };
+        self.body = Body::Encoded(bytes.clone());
+        bytes
+    }
+
+    fn restamp(&mut self, buf: &mut BytesMut, producer: ProducerState) {
+        if producer != ProducerState::NONE || self.stamp != ProducerState::NONE {
+            // Our own encoder wrote these bytes; the rewrite cannot fail on
+            // them, and if it did the old stamp would be left in place and
+            // the broker would refuse the batch, not accept a wrong one.
+            if rewrite_producer_state(buf, producer).is_ok() {
+                self.stamp = producer;
             }
         }
     }
@@ -247,6 +279,32 @@ mod tests {
         let mut want1 = records[1].clone();
         want1.timestamp = Some(101);
         assert_eq!(back[1], (RecordId(1), want1));
+    }
+
+    #[test]
+    fn restamping_changes_only_the_producer_fields() {
+        let now = Instant::ZERO;
+        let mut b: Batch<()> = Batch::new(0, 0, BytesMut::new(), now, now, 0);
+        b.append(RecordId(0), 5, Record::new("t").value("v"))
+            .unwrap();
+        let first = b.encoded_as(ProducerState::new(7, 0, 10));
+        let again = b.encoded_as(ProducerState::new(7, 0, 10));
+        assert_eq!(first, again, "a retry sends the same bytes");
+        let bumped = b.encoded_as(ProducerState::new(7, 1, 0));
+        let h = crate::wire::record_batch::BatchHeader::peek(&bumped).unwrap();
+        assert_eq!(h.producer, ProducerState::new(7, 1, 0));
+        let decoded = RecordBatch::decode_all(bumped.clone()).expect("CRC recomputed");
+        assert_eq!(decoded[0].records[0].value.as_deref(), Some(&b"v"[..]));
+        assert_eq!(first.len(), bumped.len());
+        let differing: Vec<usize> = (0..first.len())
+            .filter(|i| first[*i] != bumped[*i])
+            .collect();
+        assert!(
+            differing
+                .iter()
+                .all(|i| (17..21).contains(i) || (43..61).contains(i)),
+            "{differing:?}"
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub(crate) enum Phase {
 pub(crate) enum Purpose<T> {
     ApiVersions,
     Metadata,
+    InitProducerId,
     Produce { batches: Vec<Batch<T>> },
 }
 

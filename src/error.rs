@@ -83,6 +83,20 @@ impl ProduceError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FatalError {
+    /// Another producer took over this producer id with a newer epoch, or
+    /// the broker refuses the epoch: going on could write duplicates.
+    #[error("producer fenced: {code}")]
+    Fenced {
+        /// PRODUCER_FENCED or INVALID_PRODUCER_EPOCH.
+        code: KafkaCode,
+    },
+    /// InitProducerId was refused for good (for example
+    /// CLUSTER_AUTHORIZATION_FAILED).
+    #[error("could not get a producer id: {code}")]
+    ProducerId {
+        /// The error InitProducerId returned.
+        code: KafkaCode,
+    },
     /// A broker speaks no version of an API the producer needs that this
     /// crate implements (Produce before v3 has no record batches).
     #[error(

@@ -12,6 +12,7 @@ use smallvec::SmallVec;
 
 use crate::error::ProduceError;
 use crate::event::{ConnectionId, Event};
+use crate::idempotence::IdInput;
 use crate::producer::{CloseCause, Producer, State};
 use crate::time::Instant;
 
@@ -23,6 +24,7 @@ impl<T> Producer<T> {
         }
         self.expire_connections(now);
         self.expire_records(now);
+        self.resolve_sequences();
         self.plan_connections(now);
         if self.acc.is_empty() {
             self.flushing = false;
@@ -64,6 +66,7 @@ impl<T> Producer<T> {
                         break;
                     }
                     if let Some(b) = queue.pop_front() {
+                        self.mark_unresolved(&b);
                         let error = ProduceError::DeliveryTimeout {
                             attempts: b.attempts,
                             last_error: b.last_error,
@@ -72,6 +75,23 @@ impl<T> Producer<T> {
                     }
                 }
             }
+        }
+    }
+
+    /// A partition whose sequence is unresolved, with nothing left in
+    /// flight that could resolve it, needs a new epoch (KIP-360).
+    fn resolve_sequences(&mut self) {
+        if !self.config.enable_idempotence() {
+            return;
+        }
+        let stuck = self
+            .acc
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .any(|p| p.seq.unresolved.is_some() && p.in_flight == 0);
+        if stuck {
+            self.identity.on(IdInput::BumpRequired);
         }
     }
 

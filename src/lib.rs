@@ -223,6 +223,7 @@ mod connection;
 pub mod error;
 pub mod event;
 mod housekeeping;
+mod idempotence;
 mod kafka_code;
 mod metadata;
 pub mod metrics;

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::connection::{Connection, Phase, Purpose};
 use crate::error::{FatalError, ProduceError, SendError, SendErrorKind};
 use crate::event::{ConnectionId, Event, Transmit};
+use crate::idempotence::{IdInput, IdState, Identity};
 use crate::kafka_code::KafkaCode;
 use crate::metadata::Metadata;
 use crate::metrics::{Metrics, MetricsRecorder};
@@ -78,6 +79,8 @@ pub struct Producer<T = ()> {
     /// Round-robin start for serving connections, so one busy broker does
     /// not starve the others.
     pub(crate) serve_after: Option<ConnectionId>,
+    /// The producer id and epoch (`enable.idempotence`).
+    pub(crate) identity: Identity,
 }
 
 impl<T> Producer<T> {
@@ -115,6 +118,7 @@ impl<T> Producer<T> {
             last_now: now,
             scratch: BytesMut::new(),
             serve_after: None,
+            identity: Identity::new(),
             config,
         }
     }
@@ -531,10 +535,15 @@ impl<T> Producer<T> {
             KafkaCode::NetworkException
         };
         for request in conn.in_flight {
-            if let Purpose::Produce { batches } = request.purpose {
-                for batch in batches {
-                    self.retry_or_fail(batch, code, None, now);
+            match request.purpose {
+                Purpose::Produce { batches } => {
+                    for batch in batches {
+                        self.finish_in_flight(&batch);
+                        self.retry_or_fail(batch, code, None, now);
+                    }
                 }
+                Purpose::InitProducerId => self.identity.on(IdInput::Retry { retry_at: now }),
+                Purpose::ApiVersions | Purpose::Metadata => {}
             }
         }
     }
@@ -594,7 +603,13 @@ impl<T> Producer<T> {
                     .get(&p.leader)
                     .and_then(|br| br.conn)
                     .and_then(|c| self.conns.get(&c));
+                // An idempotent partition held back by its sequence rules,
+                // or a producer without a usable id, waits for an answer,
+                // not for time.
+                let held = self.config.enable_idempotence()
+                    && (!self.identity.ready() || !crate::sender::may_send_next(p, p.leader));
                 match sendable {
+                    Some(_) if held => {}
                     Some(c) if c.is_ready() => {
                         let capacity = c.requests_in_flight()
                             < self.config.max_in_flight_requests_per_connection();
@@ -609,6 +624,14 @@ impl<T> Producer<T> {
                         }
                     }
                 }
+            }
+        }
+        if self.config.enable_idempotence() && !self.acc.topics.is_empty() {
+            let ready = self.conns.values().any(|c| c.is_ready());
+            match self.identity.state {
+                IdState::Uninitialized { not_before } if ready => consider(not_before.max(now)),
+                IdState::BumpPending if ready && self.produce_in_flight() == 0 => consider(now),
+                _ => {}
             }
         }
         if self.close_requested && self.state != State::Closed && self.acc.is_empty() {

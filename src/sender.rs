@@ -11,11 +11,13 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
+use crate::accumulator::Partition;
 use crate::batch::Batch;
 use crate::config::Acks;
 use crate::connection::{InFlight, Phase, Purpose};
 use crate::error::{FatalError, ProduceError};
 use crate::event::{ConnectionId, Event, Transmit};
+use crate::idempotence::{INIT_RETRY, IdInput, IdState, Verdict, classify, seq_add};
 use crate::kafka_code::KafkaCode;
 use crate::metadata::Metadata;
 use crate::producer::{CloseCause, Producer, millis_i32};
@@ -25,8 +27,10 @@ use crate::wire::messages::produce::{
     PartitionProduceData, PartitionProduceResponse, TopicProduceData,
 };
 use crate::wire::messages::{
-    ApiKey, ApiVersionsRequest, MetadataResponse, ProduceRequest, ProduceResponse,
+    ApiKey, ApiVersionsRequest, InitProducerIdRequest, InitProducerIdResponse, MetadataResponse,
+    ProduceRequest, ProduceResponse,
 };
+use crate::wire::record_batch::ProducerState;
 use crate::wire::version_negotiation::{ApiVersionsOutcome, read_api_versions_response};
 
 /// Bytes a Produce request spends on each topic and partition besides the
@@ -61,6 +65,7 @@ impl<T> Producer<T> {
     }
 
     fn transmit_for(&mut self, id: ConnectionId, now: Instant) -> Option<Transmit> {
+        let init = self.init_due(now);
         let client_id = self.config.client_id();
         let timeout = self.config.request_timeout();
         let max_in_flight = self.config.max_in_flight_requests_per_connection();
@@ -122,7 +127,70 @@ impl<T> Producer<T> {
                 return Some(Transmit { conn: id, data });
             }
         }
+        if self.config.enable_idempotence() {
+            if let Some((producer_id, epoch)) = init {
+                let version = conn.version(ApiKey::InitProducerId)?;
+                // Before v3 the request cannot name the id to bump: ask
+                // for a new one instead.
+                let (producer_id, epoch) = if version >= 3 {
+                    (producer_id, epoch)
+                } else {
+                    (-1, -1)
+                };
+                let request = InitProducerIdRequest::default()
+                    .with_transactional_id(None)
+                    .with_transaction_timeout_ms(millis_i32(self.config.transaction_timeout()))
+                    .with_producer_id(producer_id)
+                    .with_producer_epoch(epoch);
+                let mut buf = core::mem::take(&mut self.scratch);
+                let result =
+                    conn.encode(&mut buf, client_id, version, &request)
+                        .map(|correlation_id| {
+                            conn.expect(
+                                correlation_id,
+                                version,
+                                now,
+                                timeout,
+                                Purpose::InitProducerId,
+                            );
+                        });
+                let data = buf.split().freeze();
+                self.scratch = buf;
+                if result.is_ok() {
+                    self.identity.on(IdInput::Sent);
+                    return Some(Transmit { conn: id, data });
+                }
+            }
+            if !self.identity.ready() {
+                return None;
+            }
+        }
         self.produce_transmit(id, now)
+    }
+
+    /// The producer id and epoch an InitProducerId should carry now, if one
+    /// is due: a first one, or a bump once nothing is in flight.
+    fn init_due(&self, now: Instant) -> Option<(i64, i16)> {
+        if !self.config.enable_idempotence() || self.acc.topics.is_empty() {
+            return None;
+        }
+        match self.identity.state {
+            IdState::Uninitialized { not_before } if not_before <= now => Some((-1, -1)),
+            IdState::BumpPending if self.produce_in_flight() == 0 => {
+                Some(self.identity.bump_request())
+            }
+            _ => None,
+        }
+    }
+
+    /// Batches in flight, over every partition.
+    pub(crate) fn produce_in_flight(&self) -> u32 {
+        self.acc
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.in_flight)
+            .sum()
     }
 
     /// Drains ready batches led by the connection's broker into one Produce
@@ -134,6 +202,7 @@ impl<T> Producer<T> {
         let max_bytes = self.config.max_request_size();
         let linger = self.config.linger();
         let eager = self.flushing;
+        let idempotent = self.config.enable_idempotence();
         let mut batches: Vec<Batch<T>> = Vec::new();
         let mut size = 0usize;
         for t in self.acc.topics.iter_mut() {
@@ -146,13 +215,27 @@ impl<T> Producer<T> {
                 if !lingered || front.retry_at > now {
                     continue;
                 }
+                if idempotent && !may_send_next(p, node) {
+                    continue;
+                }
                 let extra = front.size_with(None) + REQUEST_OVERHEAD + t.name.len();
                 if !batches.is_empty() && size + extra > max_bytes {
                     continue;
                 }
-                let Some(batch) = p.queue.pop_front() else {
+                let Some(mut batch) = p.queue.pop_front() else {
                     continue;
                 };
+                if idempotent {
+                    // Numbered when first drained, in drain order, which is
+                    // send order within the partition.
+                    if batch.sequence.is_none() {
+                        batch.sequence = Some(p.seq.assign(batch.records.len() as u32));
+                    }
+                    if batch.attempts > 0 {
+                        p.seq.retrying = true;
+                    }
+                    p.seq.in_flight_node = node;
+                }
                 size += extra;
                 p.in_flight += 1;
                 batches.push(batch);
@@ -167,7 +250,14 @@ impl<T> Producer<T> {
         for b in batches.iter_mut() {
             b.attempts += 1;
             records += b.records.len() as u64;
-            let bytes: Bytes = b.encoded();
+            let bytes: Bytes = match b.sequence {
+                Some(sequence) if idempotent => b.encoded_as(ProducerState::new(
+                    self.identity.id,
+                    self.identity.epoch,
+                    sequence,
+                )),
+                _ => b.encoded(),
+            };
             self.metrics.batch_sent(bytes.len());
             let name = &self.acc.topics[b.topic as usize].name;
             let data = PartitionProduceData::default()
@@ -244,7 +334,7 @@ impl<T> Producer<T> {
     }
 
     /// A batch leaves flight (answered, failed or acks=0).
-    fn finish_in_flight(&mut self, batch: &Batch<T>) {
+    pub(crate) fn finish_in_flight(&mut self, batch: &Batch<T>) {
         if let Some(p) = self
             .acc
             .topics
@@ -278,6 +368,20 @@ impl<T> Producer<T> {
                     }
                 }
             }
+            Purpose::InitProducerId => {
+                match decode_response::<InitProducerIdResponse>(frame, request.version) {
+                    Ok((_, response)) => {
+                        self.metrics.request_completed(latency);
+                        self.on_init_producer_id(&response, now);
+                    }
+                    Err(_) => {
+                        self.identity.on(IdInput::Retry {
+                            retry_at: now + INIT_RETRY,
+                        });
+                        self.close_connection(id, CloseCause::Protocol, now);
+                    }
+                }
+            }
             Purpose::Produce { batches } => {
                 match decode_response::<ProduceResponse>(frame, request.version) {
                     Ok((_, response)) => {
@@ -286,6 +390,7 @@ impl<T> Producer<T> {
                     }
                     Err(_) => {
                         for b in batches {
+                            self.finish_in_flight(&b);
                             self.retry_or_fail(b, KafkaCode::CorruptMessage, None, now);
                         }
                         self.close_connection(id, CloseCause::Protocol, now);
@@ -304,13 +409,16 @@ impl<T> Producer<T> {
         let Ok(body) = body.take(rest) else { return };
         match read_api_versions_response(body, version) {
             ApiVersionsOutcome::Supported(response) => {
+                let needed: &[ApiKey] = if self.config.enable_idempotence() {
+                    &[ApiKey::Metadata, ApiKey::Produce, ApiKey::InitProducerId]
+                } else {
+                    &[ApiKey::Metadata, ApiKey::Produce]
+                };
                 let Some(conn) = self.conns.get_mut(&id) else {
                     return;
                 };
                 let node = conn.node;
-                if let Err((api, min, max)) =
-                    conn.negotiated(&response, &[ApiKey::Metadata, ApiKey::Produce])
-                {
+                if let Err((api, min, max)) = conn.negotiated(&response, needed) {
                     self.enter_fatal(
                         FatalError::UnsupportedVersion {
                             node,
@@ -370,6 +478,10 @@ impl<T> Producer<T> {
                 continue;
             };
             let code = KafkaCode::from_i16(answer.error_code);
+            if self.config.enable_idempotence() && batch.sequence.is_some() {
+                self.on_idempotent_answer(batch, answer, &response.node_endpoints, version, now);
+                continue;
+            }
             match code {
                 KafkaCode::None => {
                     self.deliver(batch, answer.base_offset, answer.log_append_time_ms)
@@ -408,6 +520,135 @@ impl<T> Producer<T> {
         }
     }
 
+    /// An idempotent batch's answer, by the rules of [`classify`].
+    fn on_idempotent_answer(
+        &mut self,
+        batch: Batch<T>,
+        answer: &PartitionProduceResponse,
+        endpoints: &[crate::wire::messages::produce::NodeEndpoint],
+        version: i16,
+        now: Instant,
+    ) {
+        let code = KafkaCode::from_i16(answer.error_code);
+        let (t, p) = (batch.topic as usize, batch.partition as usize);
+        let Some(seqs) = self
+            .acc
+            .topics
+            .get(t)
+            .and_then(|t| t.partitions.get(p))
+            .map(|p| p.seq)
+        else {
+            return;
+        };
+        let base = batch.sequence.unwrap_or(0);
+        let n = batch.records.len() as u32;
+        if batch.attempts > 1
+            && let Some(part) = self
+                .acc
+                .topics
+                .get_mut(t)
+                .and_then(|t| t.partitions.get_mut(p))
+        {
+            // Whatever the answer, this retry is no longer in flight.
+            part.seq.retrying = false;
+        }
+        match classify(
+            code,
+            base,
+            &seqs,
+            answer.base_offset,
+            answer.log_start_offset,
+        ) {
+            Verdict::Delivered { base_offset } => {
+                if let Some(part) = self
+                    .acc
+                    .topics
+                    .get_mut(t)
+                    .and_then(|t| t.partitions.get_mut(p))
+                {
+                    let last = seq_add(base, n.saturating_sub(1));
+                    part.seq
+                        .acked(last, base_offset.map(|o| o + i64::from(n) - 1));
+                }
+                if code != KafkaCode::None {
+                    self.metrics.partition_error(code);
+                }
+                self.deliver(batch, base_offset.unwrap_or(-1), answer.log_append_time_ms);
+            }
+            Verdict::Retry => {
+                if version >= 10 && code == KafkaCode::NotLeaderOrFollower {
+                    let leader = &answer.current_leader;
+                    let (topic, partition) = (batch.topic, batch.partition);
+                    let (id, epoch) = (leader.leader_id, leader.leader_epoch);
+                    self.meta
+                        .leader_hint(&mut self.acc, topic, partition, id, epoch, endpoints);
+                }
+                self.retry_or_fail(batch, code, answer.error_message.clone(), now);
+            }
+            Verdict::RetryAfterBump => {
+                self.identity.on(IdInput::BumpRequired);
+                self.retry_or_fail(batch, code, answer.error_message.clone(), now);
+            }
+            Verdict::FailAndBump => {
+                self.identity.on(IdInput::BumpRequired);
+                self.metrics.partition_error(code);
+                if code == KafkaCode::MessageTooLarge && n > 1 {
+                    // The halves get fresh numbers after the bump.
+                    self.split(batch, now);
+                } else {
+                    let message = answer.error_message.clone();
+                    self.fail_batch(batch, ProduceError::Broker { code, message });
+                }
+            }
+            Verdict::Fatal => {
+                self.metrics.partition_error(code);
+                // The batch fails with everything else pending.
+                if let Some(part) = self
+                    .acc
+                    .topics
+                    .get_mut(t)
+                    .and_then(|t| t.partitions.get_mut(p))
+                {
+                    part.requeue(batch);
+                }
+                self.enter_fatal(FatalError::Fenced { code }, now);
+            }
+        }
+    }
+
+    fn on_init_producer_id(&mut self, response: &InitProducerIdResponse, now: Instant) {
+        let code = KafkaCode::from_i16(response.error_code);
+        match code {
+            KafkaCode::None if response.producer_id >= 0 && response.producer_epoch >= 0 => {
+                let bump = self.identity.state == IdState::Bumping;
+                let (id, epoch) = (response.producer_id, response.producer_epoch);
+                self.identity.on(IdInput::Granted { id, epoch });
+                if bump {
+                    // A new epoch: every partition numbers from 0 again, and
+                    // the queued batches (retries included) are renumbered as
+                    // they are drained, their bytes rewritten in place.
+                    for part in self
+                        .acc
+                        .topics
+                        .iter_mut()
+                        .flat_map(|t| t.partitions.iter_mut())
+                    {
+                        part.seq.reset();
+                        for b in part.queue.iter_mut() {
+                            b.sequence = None;
+                        }
+                    }
+                }
+            }
+            code if code == KafkaCode::None || code.is_retriable() => {
+                self.identity.on(IdInput::Retry {
+                    retry_at: now + self.config.retry_backoff(),
+                });
+            }
+            code => self.enter_fatal(FatalError::ProducerId { code }, now),
+        }
+    }
+
     /// Every record of the batch is in the log from `base_offset` on.
     pub(crate) fn deliver(&mut self, batch: Batch<T>, base_offset: i64, log_append_time: i64) {
         let mut batch = batch;
@@ -440,12 +681,16 @@ impl<T> Producer<T> {
         message: Option<String>,
         now: Instant,
     ) {
-        self.finish_in_flight(&batch);
         self.metrics.partition_error(code);
         if invalidates_metadata(code) {
             self.meta.invalidate();
         }
         let retries = self.config.retries();
+        if batch.attempts > retries || now >= batch.deadline {
+            // A batch abandoned after it was sent may be in the log: its
+            // partition waits until that is known (see `Sequences`).
+            self.mark_unresolved(&batch);
+        }
         if batch.attempts > retries {
             self.fail_batch(batch, ProduceError::Broker { code, message });
             return;
@@ -477,6 +722,25 @@ impl<T> Producer<T> {
         {
             Some(partition) => partition.requeue(batch),
             None => self.fail_batch(batch, ProduceError::Broker { code, message }),
+        }
+    }
+
+    /// An idempotent batch given up after it may have reached the broker
+    /// leaves its partition's sequence unresolved.
+    pub(crate) fn mark_unresolved(&mut self, batch: &Batch<T>) {
+        if !self.config.enable_idempotence() || batch.attempts == 0 {
+            return;
+        }
+        let Some(base) = batch.sequence else { return };
+        let last = seq_add(base, (batch.records.len() as u32).saturating_sub(1));
+        let (t, p) = (batch.topic as usize, batch.partition as usize);
+        if let Some(p) = self
+            .acc
+            .topics
+            .get_mut(t)
+            .and_then(|t| t.partitions.get_mut(p))
+        {
+            p.seq.unresolved = Some(last);
         }
     }
 
@@ -625,4 +889,25 @@ fn invalidates_metadata(code: KafkaCode) -> bool {
             | KafkaCode::InconsistentTopicId
             | KafkaCode::ReplicaNotAvailable
     )
+}
+
+/// The idempotent producer's rules for sending a partition's next batch:
+/// nothing while its sequence is unresolved; nothing to a new leader while
+/// batches to the old one are in flight; a retried batch only once the
+/// batches sent before it are resolved; nothing newer while a retry is in
+/// flight.
+pub(crate) fn may_send_next<T>(p: &Partition<T>, node: i32) -> bool {
+    let Some(front) = p.queue.front() else {
+        return false;
+    };
+    if p.seq.unresolved.is_some() {
+        return false;
+    }
+    if p.in_flight > 0 && p.seq.in_flight_node != node {
+        return false;
+    }
+    if front.sequence.is_some() && p.in_flight > 0 {
+        return false;
+    }
+    !(p.seq.retrying && front.sequence.is_none())
 }

@@ -15,6 +15,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
+use super::producer_state::{Judgement, ProducerEntry, judge, remember};
 use crate::kafka_code::KafkaCode;
 use crate::wire::header::{decode_request_header, encode_response};
 use crate::wire::messages::api_versions::ApiVersion;
@@ -25,8 +26,8 @@ use crate::wire::messages::produce::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
 use crate::wire::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
-    ProduceRequest, ProduceResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, InitProducerIdRequest, InitProducerIdResponse,
+    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
 };
 use crate::wire::record_batch::{RecordBatch, RecordHeader};
 use crate::wire::{Message, Reader};
@@ -44,6 +45,12 @@ pub struct StoredRecord {
     pub value: Option<Bytes>,
     /// Its headers.
     pub headers: Vec<RecordHeader>,
+    /// The producer id of its batch (-1 without idempotence).
+    pub producer_id: i64,
+    /// The producer epoch of its batch.
+    pub producer_epoch: i16,
+    /// Its sequence number (-1 without idempotence).
+    pub sequence: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +58,9 @@ struct Partition {
     leader: i32,
     leader_epoch: i32,
     log: Vec<StoredRecord>,
+    /// Offsets below this were removed (retention, truncation).
+    log_start: i64,
+    producers: BTreeMap<i64, ProducerEntry>,
 }
 
 /// A broker of the simulated cluster.
@@ -86,6 +96,12 @@ pub struct SimCluster {
     /// Name the new leader in NOT_LEADER_OR_FOLLOWER answers (KIP-951,
     /// Produce v10+).
     pub leader_hints: bool,
+    /// The epoch the next new producer id starts at (then 0 again), to
+    /// bring a producer near epoch exhaustion.
+    pub next_grant_epoch: Option<i16>,
+    /// The current epoch of every producer id handed out.
+    producer_epochs: BTreeMap<i64, i16>,
+    next_producer_id: i64,
 }
 
 impl SimCluster {
@@ -108,6 +124,9 @@ impl SimCluster {
             answer_acks0: false,
             throttle_ms: 0,
             leader_hints: true,
+            next_grant_epoch: None,
+            producer_epochs: BTreeMap::new(),
+            next_producer_id: 1000,
         }
     }
 
@@ -142,6 +161,8 @@ impl SimCluster {
                 leader: (p % n) as i32,
                 leader_epoch: 0,
                 log: Vec::new(),
+                log_start: 0,
+                producers: BTreeMap::new(),
             })
             .collect();
         self.topics.insert(String::from(name), parts);
@@ -217,9 +238,84 @@ impl SimCluster {
                 }
                 encode_response(&mut out, correlation_id, version, &response).ok()?;
             }
+            ApiKey::InitProducerId => {
+                let request = InitProducerIdRequest::decode(&mut body, version).ok()?;
+                let response = self.init_producer_id(&request);
+                encode_response(&mut out, correlation_id, version, &response).ok()?;
+            }
             _ => return None,
         }
         Some(out.freeze())
+    }
+
+    fn init_producer_id(&mut self, request: &InitProducerIdRequest) -> InitProducerIdResponse {
+        let refuse = |code: KafkaCode| {
+            InitProducerIdResponse::default()
+                .with_error_code(code.code())
+                .with_producer_id(-1)
+                .with_producer_epoch(-1)
+        };
+        if let Some(code) = self.take_injected(ApiKey::InitProducerId) {
+            return refuse(code);
+        }
+        let known = (request.producer_id >= 0)
+            .then(|| self.producer_epochs.get(&request.producer_id).copied())
+            .flatten();
+        let (id, epoch) = match known {
+            // KIP-360: the producer asks to bump its own epoch.
+            Some(current) if current == request.producer_epoch && current < i16::MAX => {
+                (request.producer_id, current + 1)
+            }
+            // A retried bump whose answer was lost: the same answer again,
+            // as Kafka's coordinator remembers the previous epoch (KIP-360).
+            Some(current) if current > 0 && current - 1 == request.producer_epoch => {
+                (request.producer_id, current)
+            }
+            Some(current) if current != request.producer_epoch => {
+                return refuse(KafkaCode::ProducerFenced);
+            }
+            // A new id: first request, exhausted epoch, or an id the cluster
+            // no longer knows.
+            _ => {
+                self.next_producer_id += 1;
+                (
+                    self.next_producer_id,
+                    self.next_grant_epoch.take().unwrap_or(0),
+                )
+            }
+        };
+        self.producer_epochs.insert(id, epoch);
+        InitProducerIdResponse::default()
+            .with_producer_id(id)
+            .with_producer_epoch(epoch)
+    }
+
+    /// Forgets every producer's state, as a broker restart without its
+    /// snapshots would.
+    pub fn forget_producers(&mut self) {
+        for p in self.topics.values_mut().flat_map(|t| t.iter_mut()) {
+            p.producers.clear();
+        }
+    }
+
+    /// Removes the partition's records below `offset` (retention).
+    pub fn truncate_log(&mut self, topic: &str, partition: usize, offset: i64) {
+        if let Some(p) = self
+            .topics
+            .get_mut(topic)
+            .and_then(|t| t.get_mut(partition))
+        {
+            let drop = usize::try_from(offset - p.log_start)
+                .unwrap_or(0)
+                .min(p.log.len());
+            p.log.drain(..drop);
+            p.log_start += drop as i64;
+        }
+    }
+
+    /// Sets a producer id's epoch, as if it had been bumped that far.
+    pub fn set_producer_epoch(&mut self, producer_id: i64, epoch: i16) {
+        self.producer_epochs.insert(producer_id, epoch);
     }
 
     fn take_injected(&mut self, api: ApiKey) -> Option<KafkaCode> {
@@ -339,28 +435,15 @@ impl SimCluster {
                         KafkaCode::NotLeaderOrFollower
                     }
                     (None, Some(p)) => match pd.records.clone().map(RecordBatch::decode_all) {
-                        Some(Ok(batches))
-                            if p.log.len()
-                                + batches.iter().map(|b| b.records.len()).sum::<usize>()
-                                > max_log =>
-                        {
-                            KafkaCode::KafkaStorageError
-                        }
-                        Some(Ok(batches)) => {
-                            answer = answer.with_base_offset(p.log.len() as i64);
-                            for b in batches {
-                                for r in b.records {
-                                    let offset = p.log.len() as i64;
-                                    p.log.push(StoredRecord {
-                                        offset,
-                                        timestamp: r.timestamp,
-                                        key: r.key,
-                                        value: r.value,
-                                        headers: r.headers,
-                                    });
+                        Some(Ok(batches)) if !batches.is_empty() => {
+                            answer = answer.with_log_start_offset(p.log_start);
+                            match append(p, batches, max_log) {
+                                Ok(base) => {
+                                    answer = answer.with_base_offset(base);
+                                    KafkaCode::None
                                 }
+                                Err(code) => code,
                             }
-                            KafkaCode::None
                         }
                         _ => KafkaCode::CorruptMessage,
                     },
@@ -389,6 +472,61 @@ impl SimCluster {
             .with_throttle_time_ms(self.throttle_ms)
             .with_node_endpoints(endpoints)
     }
+}
+
+/// Appends decoded batches to a partition's log after the idempotence
+/// checks; the base offset of the first, or the code refusing them.
+fn append(p: &mut Partition, batches: Vec<RecordBatch>, max_log: usize) -> Result<i64, KafkaCode> {
+    let incoming: usize = batches.iter().map(|b| b.records.len()).sum();
+    if p.log.len() + incoming > max_log {
+        return Err(KafkaCode::KafkaStorageError);
+    }
+    let mut first_offset = None;
+    for b in batches {
+        let h = b.header;
+        let n = b.records.len() as i64;
+        let last_seq = if h.producer.base_sequence < 0 {
+            -1
+        } else {
+            ((i64::from(h.producer.base_sequence) + n - 1) % (i64::from(i32::MAX) + 1)) as i32
+        };
+        let (pid, epoch, first_seq) = (
+            h.producer.producer_id,
+            h.producer.producer_epoch,
+            h.producer.base_sequence,
+        );
+        match judge(&p.producers, pid, epoch, first_seq, last_seq) {
+            Judgement::Refuse(code) => return Err(code),
+            Judgement::Duplicate { base_offset } => {
+                first_offset.get_or_insert(base_offset);
+                continue;
+            }
+            Judgement::Append => {}
+        }
+        let base = p.log_start + p.log.len() as i64;
+        first_offset.get_or_insert(base);
+        remember(&mut p.producers, pid, epoch, first_seq, last_seq, base);
+        for r in b.records {
+            let offset = p.log_start + p.log.len() as i64;
+            let sequence = if first_seq < 0 {
+                -1
+            } else {
+                ((i64::from(first_seq) + i64::from(r.offset_delta)) % (i64::from(i32::MAX) + 1))
+                    as i32
+            };
+            p.log.push(StoredRecord {
+                offset,
+                timestamp: r.timestamp,
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+                producer_id: pid,
+                producer_epoch: epoch,
+                sequence,
+            });
+        }
+    }
+    Ok(first_offset.unwrap_or(-1))
 }
 
 /// Reads a whole request frame's API key, for drivers that route by API.

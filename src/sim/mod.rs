@@ -23,6 +23,7 @@
 
 mod cluster;
 mod network;
+mod producer_state;
 
 pub use cluster::{SimBroker, SimCluster, StoredRecord, request_api};
 pub use network::SimNet;

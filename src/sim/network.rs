@@ -44,6 +44,9 @@ pub struct SimNet<T> {
     pub down: BTreeSet<i32>,
     /// Brokers that take requests but never answer (a hung broker).
     pub mute: BTreeSet<i32>,
+    /// This many of the next answers are lost after the cluster applied
+    /// their requests ("possibly persisted").
+    pub lose_answers: usize,
     /// Terminal events seen so far (`Delivered`, `Failed`, `Closed`).
     pub events: Vec<Event<T>>,
     /// Connections the producer asked for, with when.
@@ -66,6 +69,7 @@ impl<T> SimNet<T> {
             latency: Duration::from_millis(1),
             down: BTreeSet::new(),
             mute: BTreeSet::new(),
+            lose_answers: 0,
             events: Vec::new(),
             connects: Vec::new(),
             requests: Vec::new(),
@@ -146,6 +150,10 @@ impl<T> SimNet<T> {
                 continue;
             }
             if let Some(answer) = self.cluster.handle(node, frame) {
+                if self.lose_answers > 0 {
+                    self.lose_answers -= 1;
+                    continue;
+                }
                 answers.push(answer);
             }
         }

@@ -1,0 +1,395 @@
+//! The idempotent producer: producer id and epoch, per-partition sequence
+//! numbers, unresolved sequences, and epoch bumps.
+//!
+//! A broker keeps, per producer id, epoch and partition, the sequence of the
+//! last batches it appended, and refuses a batch whose first sequence does
+//! not follow (OUT_OF_ORDER_SEQUENCE_NUMBER) or that it already has
+//! (DUPLICATE_SEQUENCE_NUMBER). So the producer:
+//!
+//! - gets an id and epoch with InitProducerId before sending anything;
+//! - numbers each partition's records from 0 when a batch is first drained
+//!   (never before: a batch that waits keeps no number), wrapping at
+//!   `i32::MAX`, and sends a retried batch with exactly its first number,
+//!   epoch and bytes;
+//! - when it can no longer tell what the broker has (a batch failed after it
+//!   may have been written, a sequence gap, a broker that forgot the
+//!   producer), stops sending, waits until nothing is in flight, and bumps
+//!   the epoch (KIP-360): a new epoch starts every partition's sequences at
+//!   0 again, and the queued batches are renumbered and their bytes
+//!   rewritten in place.
+//!
+//! Each response error's rule is decided in one place, [`classify`], and
+//! the producer id's lifecycle in one `match`, [`Identity::on`].
+
+use core::time::Duration;
+
+use crate::kafka_code::KafkaCode;
+use crate::time::Instant;
+
+/// Where the producer id stands. Named after the Java client's states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdState {
+    /// No id yet: an InitProducerId is due (at `not_before`).
+    Uninitialized { not_before: Instant },
+    /// InitProducerId in flight.
+    Initializing,
+    /// An id and epoch are known; batches may flow.
+    Ready,
+    /// A bump was asked for: nothing new is sent; once nothing is in flight
+    /// InitProducerId with the current id and epoch goes out.
+    BumpPending,
+    /// The bump's InitProducerId is in flight.
+    Bumping,
+}
+
+/// What happens to the producer id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdInput {
+    /// An InitProducerId (first or bump) went out.
+    Sent,
+    /// InitProducerId answered with an id and epoch.
+    Granted { id: i64, epoch: i16 },
+    /// InitProducerId failed in a way worth retrying after `retry_at`.
+    Retry { retry_at: Instant },
+    /// A partition's state can no longer be trusted: bump the epoch.
+    BumpRequired,
+}
+
+/// The producer id and epoch, and the state of getting them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub id: i64,
+    pub epoch: i16,
+    pub state: IdState,
+    /// Bumps completed, for metrics and tests.
+    pub bumps: u32,
+}
+
+impl Identity {
+    pub fn new() -> Identity {
+        Identity {
+            id: -1,
+            epoch: -1,
+            state: IdState::Uninitialized {
+                not_before: Instant::ZERO,
+            },
+            bumps: 0,
+        }
+    }
+
+    /// Whether new batches may be sent.
+    pub fn ready(&self) -> bool {
+        self.state == IdState::Ready
+    }
+
+    /// The single place where the id's state changes.
+    pub fn on(&mut self, input: IdInput) {
+        self.state = match (self.state, input) {
+            (IdState::Uninitialized { .. }, IdInput::Sent) => IdState::Initializing,
+            (IdState::BumpPending, IdInput::Sent) => IdState::Bumping,
+            (IdState::Initializing | IdState::Bumping, IdInput::Granted { id, epoch }) => {
+                if self.id >= 0 {
+                    self.bumps += 1;
+                }
+                self.id = id;
+                self.epoch = epoch;
+                IdState::Ready
+            }
+            // A failed bump is retried as a bump; a failed first request as
+            // a first request.
+            (IdState::Bumping, IdInput::Retry { .. }) => IdState::BumpPending,
+            (IdState::Initializing, IdInput::Retry { retry_at }) => IdState::Uninitialized {
+                not_before: retry_at,
+            },
+            (IdState::Ready, IdInput::BumpRequired) => IdState::BumpPending,
+            // A bump already on its way covers a second reason for one.
+            (state @ (IdState::BumpPending | IdState::Bumping), IdInput::BumpRequired) => state,
+            // Before any id exists there is nothing to bump.
+            (
+                state @ (IdState::Uninitialized { .. } | IdState::Initializing),
+                IdInput::BumpRequired,
+            ) => state,
+            (state, _) => state,
+        };
+    }
+
+    /// The id and epoch to ask InitProducerId to bump: the current ones,
+    /// unless the epoch is exhausted, in which case a new id is needed
+    /// (-1, -1).
+    pub fn bump_request(&self) -> (i64, i16) {
+        if self.state == IdState::BumpPending && self.epoch < i16::MAX {
+            (self.id, self.epoch)
+        } else {
+            (-1, -1)
+        }
+    }
+}
+
+/// A partition's sequence numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sequences {
+    /// The first sequence of the next batch drained.
+    pub next: i32,
+    /// The last sequence the broker acknowledged, -1 for none yet.
+    pub last_acked: i32,
+    /// The offset of the last record acknowledged, -1 for none yet.
+    pub last_acked_offset: i64,
+    /// A batch expired or failed after it may have been written: its last
+    /// sequence. The partition sends nothing until this is resolved.
+    pub unresolved: Option<i32>,
+    /// A batch of this partition is being retried: nothing newer goes out
+    /// until it is resolved.
+    pub retrying: bool,
+    /// The node the partition's in-flight batches went to; a new leader
+    /// gets nothing until they are resolved.
+    pub in_flight_node: i32,
+}
+
+impl Default for Sequences {
+    fn default() -> Self {
+        Sequences {
+            next: 0,
+            last_acked: -1,
+            last_acked_offset: -1,
+            unresolved: None,
+            retrying: false,
+            in_flight_node: -1,
+        }
+    }
+}
+
+/// `seq + n`, wrapping from `i32::MAX` to 0 as Kafka's sequences do.
+pub(crate) fn seq_add(seq: i32, n: u32) -> i32 {
+    ((i64::from(seq) + i64::from(n)) % (i64::from(i32::MAX) + 1)) as i32
+}
+
+impl Sequences {
+    /// Numbers a batch of `records` records: its first sequence.
+    pub fn assign(&mut self, records: u32) -> i32 {
+        let base = self.next;
+        self.next = seq_add(self.next, records);
+        base
+    }
+
+    /// The broker has a batch ending at `last_seq` (and, if known, its last
+    /// record at `last_offset`).
+    pub fn acked(&mut self, last_seq: i32, last_offset: Option<i64>) {
+        self.last_acked = last_seq;
+        if let Some(o) = last_offset {
+            self.last_acked_offset = o;
+        }
+        if self.unresolved.is_some_and(|u| self.covers(u)) {
+            self.unresolved = None;
+        }
+    }
+
+    /// Whether the acknowledged sequences reach `seq` (the broker has it).
+    fn covers(&self, seq: i32) -> bool {
+        self.last_acked >= 0 && seq_distance(seq, self.last_acked) < (1 << 30)
+    }
+
+    /// Whether `base` is the sequence right after the last acknowledged.
+    pub fn is_next(&self, base: i32) -> bool {
+        base == seq_add(self.last_acked, 1) || (self.last_acked < 0 && base == 0)
+    }
+
+    /// A new epoch: numbering restarts at 0.
+    pub fn reset(&mut self) {
+        *self = Sequences {
+            in_flight_node: self.in_flight_node,
+            ..Sequences::default()
+        };
+    }
+}
+
+/// How far `b` is ahead of `a` on the wrapping sequence circle.
+fn seq_distance(a: i32, b: i32) -> i64 {
+    (i64::from(b) - i64::from(a)).rem_euclid(i64::from(i32::MAX) + 1)
+}
+
+/// What a partition-level answer to an idempotent batch means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// In the log, at this base offset (or unknown).
+    Delivered { base_offset: Option<i64> },
+    /// Send again as is.
+    Retry,
+    /// Send again once the epoch is bumped and sequences renumbered.
+    RetryAfterBump,
+    /// The batch fails with the code; the partition's sequences need a bump.
+    FailAndBump,
+    /// The producer cannot go on.
+    Fatal,
+}
+
+/// The rule for each error code an idempotent batch can meet, after the
+/// Java client's `TransactionManager` (in our words).
+pub(crate) fn classify(
+    code: KafkaCode,
+    base_seq: i32,
+    seqs: &Sequences,
+    base_offset: i64,
+    log_start_offset: i64,
+) -> Verdict {
+    match code {
+        KafkaCode::None => Verdict::Delivered {
+            base_offset: (base_offset >= 0).then_some(base_offset),
+        },
+        // The broker already has this batch: a retry whose first attempt
+        // was written. Delivered, at an offset we do not learn.
+        KafkaCode::DuplicateSequenceNumber => Verdict::Delivered { base_offset: None },
+        // A gap. If an earlier batch of the partition is still unacknowledged
+        // (it failed or is being retried), this batch is just early: send it
+        // again once the earlier one is through. At the head of the line the
+        // gap is real and only a new epoch closes it.
+        KafkaCode::OutOfOrderSequenceNumber => {
+            if seqs.unresolved.is_none() && !seqs.is_next(base_seq) {
+                Verdict::Retry
+            } else {
+                Verdict::RetryAfterBump
+            }
+        }
+        // The broker forgot the producer. When the log's start has moved
+        // past everything we had acknowledged, retention removed our state:
+        // restart the sequences (a bump gives fresh ones). Otherwise the
+        // broker lost state it should have kept; a bump is the only safe
+        // way on. Without a log start offset, ask again until there is one.
+        KafkaCode::UnknownProducerId => {
+            if log_start_offset < 0 {
+                Verdict::Retry
+            } else {
+                Verdict::RetryAfterBump
+            }
+        }
+        // Another producer with our id and a newer epoch exists, or ours is
+        // stale beyond repair.
+        KafkaCode::InvalidProducerEpoch | KafkaCode::ProducerFenced => Verdict::Fatal,
+        code if code.is_retriable() => Verdict::Retry,
+        // A batch that fails for good leaves a hole in the sequence: the
+        // batches after it cannot be accepted until the epoch is bumped.
+        _ => Verdict::FailAndBump,
+    }
+}
+
+/// How long to wait between InitProducerId attempts.
+pub(crate) const INIT_RETRY: Duration = Duration::from_millis(100);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_wrap_at_i32_max() {
+        let mut s = Sequences {
+            next: i32::MAX - 1,
+            ..Sequences::default()
+        };
+        assert_eq!(s.assign(3), i32::MAX - 1);
+        assert_eq!(s.next, 1);
+        assert_eq!(seq_add(i32::MAX, 1), 0);
+        s.acked(i32::MAX, None);
+        assert!(s.is_next(0));
+    }
+
+    #[test]
+    fn unresolved_sequences_resolve_when_a_later_one_is_acked() {
+        let mut s = Sequences {
+            unresolved: Some(9),
+            ..Sequences::default()
+        };
+        s.acked(5, Some(5));
+        assert_eq!(s.unresolved, Some(9));
+        s.acked(14, Some(14));
+        assert_eq!(s.unresolved, None);
+    }
+
+    #[test]
+    fn the_rules() {
+        let head = Sequences {
+            last_acked: 9,
+            ..Sequences::default()
+        };
+        assert_eq!(
+            classify(KafkaCode::DuplicateSequenceNumber, 10, &head, 0, 0),
+            Verdict::Delivered { base_offset: None }
+        );
+        assert_eq!(
+            classify(KafkaCode::OutOfOrderSequenceNumber, 10, &head, -1, 0),
+            Verdict::RetryAfterBump,
+            "at the head"
+        );
+        assert_eq!(
+            classify(KafkaCode::OutOfOrderSequenceNumber, 20, &head, -1, 0),
+            Verdict::Retry,
+            "behind a failed one"
+        );
+        let unresolved = Sequences {
+            unresolved: Some(12),
+            ..head
+        };
+        assert_eq!(
+            classify(KafkaCode::OutOfOrderSequenceNumber, 20, &unresolved, -1, 0),
+            Verdict::RetryAfterBump
+        );
+        assert_eq!(
+            classify(KafkaCode::UnknownProducerId, 10, &head, -1, -1),
+            Verdict::Retry
+        );
+        assert_eq!(
+            classify(KafkaCode::UnknownProducerId, 10, &head, -1, 100),
+            Verdict::RetryAfterBump
+        );
+        assert_eq!(
+            classify(KafkaCode::InvalidProducerEpoch, 10, &head, -1, 0),
+            Verdict::Fatal
+        );
+        assert_eq!(
+            classify(KafkaCode::ProducerFenced, 10, &head, -1, 0),
+            Verdict::Fatal
+        );
+        assert_eq!(
+            classify(KafkaCode::NotLeaderOrFollower, 10, &head, -1, 0),
+            Verdict::Retry
+        );
+        assert_eq!(
+            classify(KafkaCode::InvalidRecord, 10, &head, -1, 0),
+            Verdict::FailAndBump
+        );
+    }
+
+    #[test]
+    fn identity_transitions() {
+        let mut id = Identity::new();
+        assert!(!id.ready());
+        id.on(IdInput::BumpRequired);
+        assert!(
+            matches!(id.state, IdState::Uninitialized { .. }),
+            "nothing to bump yet"
+        );
+        id.on(IdInput::Sent);
+        id.on(IdInput::Granted { id: 7, epoch: 0 });
+        assert!(id.ready());
+        assert_eq!(id.bumps, 0);
+        id.on(IdInput::BumpRequired);
+        assert_eq!(id.state, IdState::BumpPending);
+        assert_eq!(id.bump_request(), (7, 0));
+        id.on(IdInput::Sent);
+        id.on(IdInput::Retry {
+            retry_at: Instant::ZERO,
+        });
+        assert_eq!(id.state, IdState::BumpPending, "a failed bump stays a bump");
+        id.on(IdInput::Sent);
+        id.on(IdInput::Granted { id: 7, epoch: 1 });
+        assert_eq!((id.id, id.epoch, id.bumps), (7, 1, 1));
+        let exhausted = Identity {
+            epoch: i16::MAX,
+            state: IdState::BumpPending,
+            ..id
+        };
+        assert_eq!(
+            exhausted.bump_request(),
+            (-1, -1),
+            "epoch 32767: a new producer id"
+        );
+    }
+}
