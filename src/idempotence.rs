@@ -53,6 +53,10 @@ pub(crate) enum IdInput {
     Retry { retry_at: Instant },
     /// A partition's state can no longer be trusted: bump the epoch.
     BumpRequired,
+    /// The broker would not bump this id (librdkafka's mock cluster, or a
+    /// broker before KIP-360): get a new id instead, which restarts every
+    /// sequence just as a bump does.
+    BumpRefused,
 }
 
 /// The producer id and epoch, and the state of getting them.
@@ -63,6 +67,8 @@ pub(crate) struct Identity {
     pub state: IdState,
     /// Bumps completed, for metrics and tests.
     pub bumps: u32,
+    /// The next bump asks for a new id rather than a new epoch.
+    fresh_id: bool,
 }
 
 impl Identity {
@@ -74,6 +80,7 @@ impl Identity {
                 not_before: Instant::ZERO,
             },
             bumps: 0,
+            fresh_id: false,
         }
     }
 
@@ -93,11 +100,16 @@ impl Identity {
                 }
                 self.id = id;
                 self.epoch = epoch;
+                self.fresh_id = false;
                 IdState::Ready
             }
             // A failed bump is retried as a bump; a failed first request as
             // a first request.
             (IdState::Bumping, IdInput::Retry { .. }) => IdState::BumpPending,
+            (IdState::Bumping, IdInput::BumpRefused) => {
+                self.fresh_id = true;
+                IdState::BumpPending
+            }
             (IdState::Initializing, IdInput::Retry { retry_at }) => IdState::Uninitialized {
                 not_before: retry_at,
             },
@@ -117,7 +129,7 @@ impl Identity {
     /// unless the epoch is exhausted, in which case a new id is needed
     /// (-1, -1).
     pub fn bump_request(&self) -> (i64, i16) {
-        if self.state == IdState::BumpPending && self.epoch < i16::MAX {
+        if self.state == IdState::BumpPending && self.epoch < i16::MAX && !self.fresh_id {
             (self.id, self.epoch)
         } else {
             (-1, -1)
@@ -390,6 +402,16 @@ mod tests {
             exhausted.bump_request(),
             (-1, -1),
             "epoch 32767: a new producer id"
+        );
+        let mut refused = Identity {
+            state: IdState::Bumping,
+            ..id
+        };
+        refused.on(IdInput::BumpRefused);
+        assert_eq!(
+            (refused.state, refused.bump_request()),
+            (IdState::BumpPending, (-1, -1)),
+            "no bump: a new id"
         );
     }
 }

@@ -578,7 +578,11 @@ impl<T> Producer<T> {
                 if let Some(at) = connectable {
                     consider(due.max(at).max(now));
                 }
-            } else if self.conns.values().any(|c| c.is_ready()) {
+            } else if self.conns.values().any(|c| {
+                c.is_ready()
+                    && c.requests_in_flight() < self.config.max_in_flight_requests_per_connection()
+                    && c.throttled_until <= now
+            }) {
                 consider(due.max(now));
             }
             // Otherwise a connection is on its way; its setup deadline or
@@ -627,7 +631,13 @@ impl<T> Producer<T> {
             }
         }
         if self.config.enable_idempotence() && !self.acc.topics.is_empty() {
-            let ready = self.conns.values().any(|c| c.is_ready());
+            // Only a connection that can take a request now can carry the
+            // InitProducerId; otherwise an answer will wake us.
+            let max = self.config.max_in_flight_requests_per_connection();
+            let ready = self
+                .conns
+                .values()
+                .any(|c| c.is_ready() && c.requests_in_flight() < max && c.throttled_until <= now);
             match self.identity.state {
                 IdState::Uninitialized { not_before } if ready => consider(not_before.max(now)),
                 IdState::BumpPending if ready && self.produce_in_flight() == 0 => consider(now),

@@ -645,6 +645,14 @@ impl<T> Producer<T> {
                     retry_at: now + self.config.retry_backoff(),
                 });
             }
+            // Authorization is not ours to fix; a fenced bump means another
+            // producer took our id.
+            KafkaCode::ClusterAuthorizationFailed
+            | KafkaCode::TransactionalIdAuthorizationFailed
+            | KafkaCode::ProducerFenced => self.enter_fatal(FatalError::ProducerId { code }, now),
+            // A broker that will not bump this id: a new id restarts the
+            // sequences just as well.
+            _ if self.identity.state == IdState::Bumping => self.identity.on(IdInput::BumpRefused),
             code => self.enter_fatal(FatalError::ProducerId { code }, now),
         }
     }

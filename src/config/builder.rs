@@ -27,8 +27,9 @@ const DEFAULT_RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
 const DEFAULT_RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(1_000);
 const DEFAULT_SOCKET_CONNECTION_SETUP_TIMEOUT: Duration = Duration::from_millis(10_000);
 const DEFAULT_RECEIVE_MESSAGE_MAX_BYTES: usize = 104_857_600;
-// The idempotence issue makes this true
-const DEFAULT_ENABLE_IDEMPOTENCE: bool = false;
+// On by default, as in Kafka 3.0 and later; it gives way (quietly) to
+// acks other than all or retries=0 unless set explicitly.
+const DEFAULT_ENABLE_IDEMPOTENCE: bool = true;
 const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_millis(60_000);
 
 /// The largest value of a Java `int` property; several of these values also

@@ -73,7 +73,7 @@ fn every_default_is_kafkas() {
     assert_eq!(c.reconnect_backoff_max(), ms(1_000));
     assert_eq!(c.socket_connection_setup_timeout(), ms(10_000));
     assert_eq!(c.receive_message_max_bytes(), 104_857_600);
-    assert!(!c.enable_idempotence());
+    assert!(c.enable_idempotence(), "on by default since Kafka 3.0");
     assert_eq!(c.transactional_id(), None);
     assert_eq!(c.transaction_timeout(), ms(60_000));
     assert_eq!(c.compression_type(), Compression::None);
@@ -591,7 +591,10 @@ fn idempotence_allows_at_most_five_in_flight() {
         ("max.in.flight.requests.per.connection", "5"),
     ]);
     // Without idempotence there is no such limit.
-    let c = accepted(&[("max.in.flight.requests.per.connection", "100")]);
+    let c = accepted(&[
+        ("enable.idempotence", "false"),
+        ("max.in.flight.requests.per.connection", "100"),
+    ]);
     assert_eq!(c.max_in_flight_requests_per_connection(), 100);
 }
 

@@ -46,11 +46,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use kafka_producer_proto::wire::Message;
 use kafka_producer_proto::wire::header::{decode_response_header, encode_response};
 use kafka_producer_proto::wire::messages::{
     ApiKey, FindCoordinatorResponse, MetadataResponse, ProduceResponse,
 };
-use kafka_producer_proto::wire::Message;
 
 /// How long a cut waits for the broker's answer to the cut request before
 /// cutting anyway. Waiting for the answer makes "the broker applied it"
@@ -448,11 +448,14 @@ fn forward_requests(mut client: TcpStream, mut upstream: TcpStream, conn: &Conn,
             break;
         }
         let ids = request_ids(&frame);
+        // Produce responses carry addresses only from v10 (KIP-951); older
+        // ones are not worth decoding.
         if let Some((api, version, correlation_id)) = ids
-            && matches!(
-                ApiKey::from_i16(api),
-                Some(ApiKey::Metadata | ApiKey::Produce | ApiKey::FindCoordinator)
-            )
+            && match ApiKey::from_i16(api) {
+                Some(ApiKey::Metadata | ApiKey::FindCoordinator) => true,
+                Some(ApiKey::Produce) => version >= 10,
+                _ => false,
+            }
         {
             lock(&conn.addressed).insert(correlation_id, (api, version));
         }
@@ -465,10 +468,12 @@ fn forward_requests(mut client: TcpStream, mut upstream: TcpStream, conn: &Conn,
             // slip past the response thread.
             *lock(&conn.cut_at) = Some(ids.map_or(i32::MIN, |(_, _, c)| c));
         }
+        // Counted before the write, so that the count is current by the
+        // time the answer can reach the client.
+        shared.counters.requests.fetch_add(1, Ordering::SeqCst);
         if upstream.write_all(&framed(&frame)).is_err() {
             break;
         }
-        shared.counters.requests.fetch_add(1, Ordering::SeqCst);
         if cut {
             // Nothing more goes to the broker: exactly the requests up to
             // this one may have been applied.
@@ -491,26 +496,20 @@ fn forward_requests(mut client: TcpStream, mut upstream: TcpStream, conn: &Conn,
 }
 
 fn read_responses(mut upstream: TcpStream, tx: mpsc::Sender<(Instant, Bytes)>, conn: &Conn) {
-    loop {
-        match read_frame(&mut upstream) {
-            Ok(Some(frame)) => {
-                let arrived = Instant::now();
-                if let Some(cut_at) = *lock(&conn.cut_at)
-                    && response_correlation_id(&frame) == Some(cut_at)
-                {
-                    conn.cut_answered.store(true, Ordering::SeqCst);
-                }
-                if tx.send((arrived, frame)).is_err() {
-                    break;
-                }
-            }
-            // A broker that closes mid-frame is passed on as a close: the
-            // client would have seen no more than a truncated frame either.
-            Ok(None) | Err(_) => break,
+    // A broker that closes, even mid-frame, is passed on as a close: the
+    // client would have seen no more than a truncated frame either. The
+    // writer forwards what is queued (subject to the hold), then closes.
+    while let Ok(Some(frame)) = read_frame(&mut upstream) {
+        let arrived = Instant::now();
+        if let Some(cut_at) = *lock(&conn.cut_at)
+            && response_correlation_id(&frame) == Some(cut_at)
+        {
+            conn.cut_answered.store(true, Ordering::SeqCst);
+        }
+        if tx.send((arrived, frame)).is_err() {
+            break;
         }
     }
-    // The writer forwards what is queued (subject to the hold) and then
-    // closes the client side when the channel ends.
 }
 
 fn write_responses(
@@ -533,19 +532,24 @@ fn write_responses(
         loop {
             let hold = Duration::from_nanos(shared.hold_nanos.load(Ordering::SeqCst));
             let now = Instant::now();
-            if conn.is_closed() || hold.is_zero() || now >= arrived + hold {
+            if conn.is_closed() || hold.is_zero() {
                 break;
             }
+            // Counted even when it arrived long enough ago (behind other
+            // held responses): it still went out late because of the hold.
             was_held = true;
+            if now >= arrived + hold {
+                break;
+            }
             thread::sleep((arrived + hold - now).min(HOLD_TICK));
         }
         if conn.is_closed() {
             return;
         }
         let addressed = correlation_id.and_then(|c| lock(&conn.addressed).remove(&c));
-        let bytes = match addressed.and_then(|(api, version)| {
-            rewrite_addresses(&frame, api, version, &shared.rewrites)
-        }) {
+        let bytes = match addressed
+            .and_then(|(api, version)| rewrite_addresses(&frame, api, version, &shared.rewrites))
+        {
             Some(rewritten) => {
                 shared.counters.rewritten.fetch_add(1, Ordering::SeqCst);
                 rewritten
@@ -559,13 +563,16 @@ fn write_responses(
             let _ = client.write_all(&bytes[..part]);
             let _ = client.flush();
             if conn.close() {
-                shared.counters.mid_frame_drops.fetch_add(1, Ordering::SeqCst);
+                shared
+                    .counters
+                    .mid_frame_drops
+                    .fetch_add(1, Ordering::SeqCst);
             }
             return;
         }
-        if client.write_all(&bytes).is_err() {
-            break;
-        }
+        // Counted and armed before the write: once the client has the
+        // response it may send its next request at once, and that request
+        // must find the cut armed and the counters current.
         if was_held {
             shared.counters.held.fetch_add(1, Ordering::SeqCst);
         }
@@ -573,6 +580,9 @@ fn write_responses(
         let every = shared.cut_every.load(Ordering::SeqCst) as u64;
         if every > 0 && n.is_multiple_of(every) {
             conn.cut_armed.store(true, Ordering::SeqCst);
+        }
+        if client.write_all(&bytes).is_err() {
+            break;
         }
     }
     conn.close();
