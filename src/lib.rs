@@ -75,7 +75,7 @@
 //!
 //! # Example
 //!
-//! A whole producer life against the simulated cluster of [`sim`] (feature
+//! A whole producer life against the simulated cluster of the `sim` module (feature
 //! `sim`), written as the run loop above so that every call is visible:
 //!
 //! ```
