@@ -253,6 +253,13 @@ impl<T> Producer<T> {
         in_flight + queued
     }
 
+    /// The producer id and epoch of an idempotent producer, once it has
+    /// them: a bump changes the epoch, and a broker that will not bump
+    /// gives a new id.
+    pub fn producer_id(&self) -> Option<(i64, i16)> {
+        (self.identity.id >= 0).then_some((self.identity.id, self.identity.epoch))
+    }
+
     /// Counters and gauges under Kafka's metric names.
     pub fn metrics(&self) -> Metrics {
         let in_flight = self

@@ -607,3 +607,93 @@ async fn produce_to(
         events: d.take_events(),
     }
 }
+
+/// The idempotent producer's rules against the mock: DUPLICATE_SEQUENCE_NUMBER
+/// is delivered with the offset unknown; OUT_OF_ORDER_SEQUENCE_NUMBER at the
+/// head of the line changes the producer id or epoch (the mock will not bump
+/// an idempotent producer's epoch, so the producer takes a new id);
+/// UNKNOWN_PRODUCER_ID without a log start offset is retried.
+#[test]
+fn idempotence_error_rules_against_the_mock() {
+    let cases = [
+        (
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_DUPLICATE_SEQUENCE_NUMBER,
+            KafkaCode::DuplicateSequenceNumber,
+        ),
+        (
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+            KafkaCode::OutOfOrderSequenceNumber,
+        ),
+        (
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID,
+            KafkaCode::UnknownProducerId,
+        ),
+    ];
+    for (rd, code) in cases {
+        let topic = format!("idem-{}", code.code());
+        let cluster = mock(&topic);
+        let mut b = config(&cluster);
+        b.enable_idempotence(true).linger(Duration::from_secs(5));
+        let sent: Vec<Sent> = (0..20).map(roundtrip::record).collect();
+        let (events, before, after) = runtime().block_on(async {
+            let mut d: TokioDriver<u64> = TokioDriver::from_config(b.build().unwrap());
+            let mut warm = to_record(&topic, 100, &sent[0]);
+            warm.partition = Some(0);
+            d.send(warm).await.unwrap();
+            d.flush().await;
+            d.take_events();
+            let before = d
+                .producer()
+                .producer_id()
+                .expect("an idempotent producer has an id");
+            cluster.request_errors(RDKafkaApiKey::Produce, &[rd]);
+            for (i, s) in sent.iter().enumerate() {
+                let mut r = to_record(&topic, i as u64, s);
+                r.partition = Some(0);
+                d.send(r).await.unwrap();
+            }
+            d.flush().await;
+            (d.take_events(), before, d.producer().producer_id().unwrap())
+        });
+        assert_eq!(events.len(), 20, "{code}");
+        match code {
+            KafkaCode::DuplicateSequenceNumber => {
+                assert!(
+                    events
+                        .iter()
+                        .all(|e| matches!(e, Event::Delivered { offset: None, .. })),
+                    "{code}: {events:?}"
+                );
+                assert_eq!(before, after, "{code}: no bump");
+            }
+            KafkaCode::OutOfOrderSequenceNumber => {
+                assert!(
+                    events.iter().all(|e| matches!(
+                        e,
+                        Event::Delivered {
+                            offset: Some(_),
+                            ..
+                        }
+                    )),
+                    "{code}"
+                );
+                assert_ne!(
+                    before, after,
+                    "{code}: the gap is closed by a new epoch or id"
+                );
+            }
+            _ => {
+                assert!(
+                    events.iter().all(|e| matches!(
+                        e,
+                        Event::Delivered {
+                            offset: Some(_),
+                            ..
+                        }
+                    )),
+                    "{code}"
+                );
+            }
+        }
+    }
+}
