@@ -1,8 +1,8 @@
 //! A fault-injecting TCP proxy for Kafka traffic, for tests against real
 //! brokers.
 //!
-//! The mock cluster and tansu can refuse, delay or drop requests, but
-//! neither can apply a request and then lose its answer: the "possibly
+//! The mock cluster can refuse, delay or drop requests, but neither it nor
+//! tansu can apply a request and then lose its answer: the "possibly
 //! persisted" case that decides whether a retry duplicates a record. A proxy
 //! between client and broker can, because it sees both directions as whole
 //! Kafka frames (an int32 big-endian size, then that many bytes).
@@ -25,7 +25,8 @@
 //!   responses, in Produce responses' `node_endpoints` (KIP-951) and in
 //!   FindCoordinator responses with the matching proxy port. This is what
 //!   makes the librdkafka mock cluster usable, since its advertised
-//!   addresses are fixed. Give every broker of the cluster as an upstream.
+//!   addresses are fixed; it works as well for a tansu broker advertising
+//!   its own address. Give every broker of the cluster as an upstream.
 //! - Advertising: a broker that lets you choose its advertised listener
 //!   (tansu: `--advertised-listener-url tcp://127.0.0.1:PROXY_PORT`) can
 //!   advertise the proxy itself; then nothing needs rewriting. That needs
