@@ -100,6 +100,8 @@ pub(crate) struct Appended {
     /// The batch the record went to is now full: the sticky partitioner
     /// moves on.
     pub batch_full: bool,
+    /// The record opened a new batch (whose linger starts now).
+    pub opened: bool,
 }
 
 /// All topics' queues and the memory account.
@@ -235,7 +237,10 @@ impl<T> Accumulator<T> {
         if batch_full {
             batch.sealed = true;
         }
-        Ok(Appended { batch_full })
+        Ok(Appended {
+            batch_full,
+            opened: opened > 0,
+        })
     }
 
     /// Whether the partition's open batch has records and cannot take this

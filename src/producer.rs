@@ -81,6 +81,11 @@ pub struct Producer<T = ()> {
     pub(crate) serve_after: Option<ConnectionId>,
     /// The producer id and epoch (`enable.idempotence`).
     pub(crate) identity: Identity,
+    /// `poll_transmit` has nothing to send before this instant, unless an
+    /// input changes something (`None`: not known). Inputs clear it; a
+    /// `send` that only adds a record to an open batch leaves it, which is
+    /// what keeps draining after every `send` cheap.
+    quiet_until: Option<Instant>,
 }
 
 impl<T> Producer<T> {
@@ -119,6 +124,7 @@ impl<T> Producer<T> {
             scratch: BytesMut::new(),
             serve_after: None,
             identity: Identity::new(),
+            quiet_until: None,
             config,
         }
     }
@@ -182,8 +188,10 @@ impl<T> Producer<T> {
         let timestamp = record.timestamp.unwrap_or_else(|| unix_millis(now));
         let id = RecordId(self.next_record_id);
         if self.acc.topics[topic as usize].is_known() {
-            if let Err((kind, record)) = self.place(topic, id, timestamp, record, reserved, now) {
-                return refuse(kind, record);
+            match self.place(topic, id, timestamp, record, reserved, now) {
+                Ok(true) => self.quiet_until = None,
+                Ok(false) => {}
+                Err((kind, record)) => return refuse(kind, record),
             }
         } else {
             self.acc.park(
@@ -198,6 +206,7 @@ impl<T> Producer<T> {
                 now,
             );
             self.meta.invalidate();
+            self.quiet_until = None;
         }
         self.next_record_id += 1;
         self.metrics.record_sent(1);
@@ -208,6 +217,7 @@ impl<T> Producer<T> {
     /// nothing is pending. Drive the producer until
     /// [`Producer::pending_records`] is zero to wait for it.
     pub fn flush(&mut self, now: Instant) {
+        self.quiet_until = None;
         self.last_now = self.last_now.max(now);
         self.flushing = true;
         self.maintain(now);
@@ -217,6 +227,7 @@ impl<T> Producer<T> {
     /// still ends in `Delivered` or, at its delivery deadline, `Failed`.
     /// Then every connection is closed and [`Event::Closed`] comes last.
     pub fn close(&mut self, now: Instant) {
+        self.quiet_until = None;
         self.last_now = self.last_now.max(now);
         if self.state == State::Running {
             self.state = State::Closing;
@@ -279,6 +290,7 @@ impl<T> Producer<T> {
     /// The driver opened connection `conn`, which an [`Event::Connect`]
     /// asked for.
     pub fn handle_connected(&mut self, conn: ConnectionId, now: Instant) {
+        self.quiet_until = None;
         self.last_now = self.last_now.max(now);
         if let Some(c) = self.conns.get_mut(&conn)
             && matches!(c.phase, Phase::Connecting { .. })
@@ -294,6 +306,7 @@ impl<T> Producer<T> {
 
     /// Connection `conn` closed, or could not be opened.
     pub fn handle_disconnected(&mut self, conn: ConnectionId, now: Instant) {
+        self.quiet_until = None;
         self.last_now = self.last_now.max(now);
         self.close_connection(conn, CloseCause::Peer, now);
         self.maintain(now);
@@ -301,6 +314,7 @@ impl<T> Producer<T> {
 
     /// Bytes arrived on `conn`, cut anywhere: one byte at a time works.
     pub fn handle_response(&mut self, conn: ConnectionId, bytes: &[u8], now: Instant) {
+        self.quiet_until = None;
         self.last_now = self.last_now.max(now);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -322,6 +336,7 @@ impl<T> Producer<T> {
     /// Time passed: deadlines, linger, backoffs. Calling it early or often
     /// is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.quiet_until = None;
         self.last_now = self.last_now.max(now);
         self.maintain(now);
     }
@@ -336,8 +351,15 @@ impl<T> Producer<T> {
     /// The next bytes to write, if any. Drain after every input.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         self.last_now = self.last_now.max(now);
+        if self.quiet_until.is_some_and(|q| now < q) {
+            return None;
+        }
         self.maintain(now);
-        self.next_transmit(now)
+        let transmit = self.next_transmit(now);
+        if transmit.is_none() {
+            self.quiet_until = Some(self.next_due().unwrap_or(Instant::from_nanos(u64::MAX)));
+        }
+        transmit
     }
 
     /// When [`Producer::handle_timeout`] must be called next, if ever. It
@@ -358,7 +380,8 @@ impl<T> Producer<T> {
         record: Record<T>,
         reserved: usize,
         now: Instant,
-    ) -> Result<(), (SendErrorKind, Record<T>)> {
+    ) -> Result<bool, (SendErrorKind, Record<T>)> {
+        let mut stirred = false;
         let t = &self.acc.topics[topic as usize];
         let count = t.partitions.len() as u32;
         let sticky =
@@ -371,6 +394,7 @@ impl<T> Producer<T> {
             // new batch on the sticky partition goes to the next partition
             // instead, so batches fill one at a time.
             self.acc.seal(topic, current);
+            stirred = true;
             let t = &self.acc.topics[topic as usize];
             self.partitioner
                 .on_batch_full(&t.name, current, &t.available, count, &mut self.rng);
@@ -402,6 +426,7 @@ impl<T> Producer<T> {
             .append(topic, partition, id, timestamp, record, reserved, now)
         {
             Ok(appended) => {
+                stirred |= appended.opened || appended.batch_full;
                 if appended.batch_full {
                     let t = &self.acc.topics[topic as usize];
                     self.partitioner.on_batch_full(
@@ -412,7 +437,7 @@ impl<T> Producer<T> {
                         &mut self.rng,
                     );
                 }
-                Ok(())
+                Ok(stirred)
             }
             Err(record) => Err((
                 SendErrorKind::InvalidPartition {
@@ -557,10 +582,15 @@ impl<T> Producer<T> {
 
     /// The earliest instant at which something is due.
     fn next_wakeup(&self) -> Option<Instant> {
-        let now = self.last_now;
         if !self.events.is_empty() {
-            return Some(now);
+            return Some(self.last_now);
         }
+        self.next_due()
+    }
+
+    /// The earliest instant at which time alone makes something due.
+    fn next_due(&self) -> Option<Instant> {
+        let now = self.last_now;
         let mut at: Option<Instant> = None;
         let mut consider = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
         for c in self.conns.values() {
