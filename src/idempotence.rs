@@ -23,8 +23,14 @@
 
 use core::time::Duration;
 
+use crate::accumulator::Partition;
+use crate::batch::Batch;
+use crate::error::{FatalError, ProduceError};
 use crate::kafka_code::KafkaCode;
+use crate::producer::Producer;
 use crate::time::Instant;
+use crate::wire::messages::InitProducerIdResponse;
+use crate::wire::messages::produce::{NodeEndpoint, PartitionProduceResponse};
 
 /// Where the producer id stands. Named after the Java client's states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +291,200 @@ pub(crate) fn classify(
 
 /// How long to wait between InitProducerId attempts.
 pub(crate) const INIT_RETRY: Duration = Duration::from_millis(100);
+
+impl<T> Producer<T> {
+    /// The producer id and epoch an InitProducerId should carry now, if one
+    /// is due: a first one, or a bump once nothing is in flight.
+    pub(crate) fn init_due(&self, now: Instant) -> Option<(i64, i16)> {
+        if !self.config.enable_idempotence() || self.acc.topics.is_empty() {
+            return None;
+        }
+        match self.identity.state {
+            IdState::Uninitialized { not_before } if not_before <= now => Some((-1, -1)),
+            IdState::BumpPending if self.produce_in_flight() == 0 => {
+                Some(self.identity.bump_request())
+            }
+            _ => None,
+        }
+    }
+
+    /// An idempotent batch's answer, by the rules of [`classify`].
+    pub(crate) fn on_idempotent_answer(
+        &mut self,
+        batch: Batch<T>,
+        answer: &PartitionProduceResponse,
+        endpoints: &[NodeEndpoint],
+        version: i16,
+        now: Instant,
+    ) {
+        let code = KafkaCode::from_i16(answer.error_code);
+        let (t, p) = (batch.topic as usize, batch.partition as usize);
+        let Some(seqs) = self
+            .acc
+            .topics
+            .get(t)
+            .and_then(|t| t.partitions.get(p))
+            .map(|p| p.seq)
+        else {
+            return;
+        };
+        let base = batch.sequence.unwrap_or(0);
+        let n = batch.records.len() as u32;
+        if batch.attempts > 1
+            && let Some(part) = self
+                .acc
+                .topics
+                .get_mut(t)
+                .and_then(|t| t.partitions.get_mut(p))
+        {
+            // Whatever the answer, this retry is no longer in flight.
+            part.seq.retrying = false;
+        }
+        match classify(
+            code,
+            base,
+            &seqs,
+            answer.base_offset,
+            answer.log_start_offset,
+        ) {
+            Verdict::Delivered { base_offset } => {
+                if let Some(part) = self
+                    .acc
+                    .topics
+                    .get_mut(t)
+                    .and_then(|t| t.partitions.get_mut(p))
+                {
+                    let last = seq_add(base, n.saturating_sub(1));
+                    part.seq
+                        .acked(last, base_offset.map(|o| o + i64::from(n) - 1));
+                }
+                if code != KafkaCode::None {
+                    self.metrics.partition_error(code);
+                }
+                self.deliver(batch, base_offset.unwrap_or(-1), answer.log_append_time_ms);
+            }
+            Verdict::Retry => {
+                if version >= 10 && code == KafkaCode::NotLeaderOrFollower {
+                    let leader = &answer.current_leader;
+                    let (topic, partition) = (batch.topic, batch.partition);
+                    let (id, epoch) = (leader.leader_id, leader.leader_epoch);
+                    self.meta
+                        .leader_hint(&mut self.acc, topic, partition, id, epoch, endpoints);
+                }
+                self.retry_or_fail(batch, code, answer.error_message.clone(), now);
+            }
+            Verdict::RetryAfterBump => {
+                self.identity.on(IdInput::BumpRequired);
+                self.retry_or_fail(batch, code, answer.error_message.clone(), now);
+            }
+            Verdict::FailAndBump => {
+                self.identity.on(IdInput::BumpRequired);
+                self.metrics.partition_error(code);
+                if code == KafkaCode::MessageTooLarge && n > 1 {
+                    // The halves get fresh numbers after the bump.
+                    self.split(batch, now);
+                } else {
+                    let message = answer.error_message.clone();
+                    self.fail_batch(batch, ProduceError::Broker { code, message });
+                }
+            }
+            Verdict::Fatal => {
+                self.metrics.partition_error(code);
+                // The batch fails with everything else pending.
+                if let Some(part) = self
+                    .acc
+                    .topics
+                    .get_mut(t)
+                    .and_then(|t| t.partitions.get_mut(p))
+                {
+                    part.requeue(batch);
+                }
+                self.enter_fatal(FatalError::Fenced { code }, now);
+            }
+        }
+    }
+
+    pub(crate) fn on_init_producer_id(&mut self, response: &InitProducerIdResponse, now: Instant) {
+        let code = KafkaCode::from_i16(response.error_code);
+        match code {
+            KafkaCode::None if response.producer_id >= 0 && response.producer_epoch >= 0 => {
+                let bump = self.identity.state == IdState::Bumping;
+                let (id, epoch) = (response.producer_id, response.producer_epoch);
+                self.identity.on(IdInput::Granted { id, epoch });
+                if bump {
+                    // A new epoch: every partition numbers from 0 again, and
+                    // the queued batches (retries included) are renumbered as
+                    // they are drained, their bytes rewritten in place.
+                    for part in self
+                        .acc
+                        .topics
+                        .iter_mut()
+                        .flat_map(|t| t.partitions.iter_mut())
+                    {
+                        part.seq.reset();
+                        for b in part.queue.iter_mut() {
+                            b.sequence = None;
+                        }
+                    }
+                }
+            }
+            code if code == KafkaCode::None || code.is_retriable() => {
+                self.identity.on(IdInput::Retry {
+                    retry_at: now + self.config.retry_backoff(),
+                });
+            }
+            // Authorization is not ours to fix; a fenced bump means another
+            // producer took our id.
+            KafkaCode::ClusterAuthorizationFailed
+            | KafkaCode::TransactionalIdAuthorizationFailed
+            | KafkaCode::ProducerFenced => self.enter_fatal(FatalError::ProducerId { code }, now),
+            // A broker that will not bump this id: a new id restarts the
+            // sequences just as well.
+            _ if self.identity.state == IdState::Bumping => self.identity.on(IdInput::BumpRefused),
+            code => self.enter_fatal(FatalError::ProducerId { code }, now),
+        }
+    }
+
+    /// An idempotent batch given up after it may have reached the broker
+    /// leaves its partition's sequence unresolved.
+    pub(crate) fn mark_unresolved(&mut self, batch: &Batch<T>) {
+        if !self.config.enable_idempotence() || batch.attempts == 0 {
+            return;
+        }
+        let Some(base) = batch.sequence else { return };
+        let last = seq_add(base, (batch.records.len() as u32).saturating_sub(1));
+        let (t, p) = (batch.topic as usize, batch.partition as usize);
+        if let Some(p) = self
+            .acc
+            .topics
+            .get_mut(t)
+            .and_then(|t| t.partitions.get_mut(p))
+        {
+            p.seq.unresolved = Some(last);
+        }
+    }
+}
+
+/// The idempotent producer's rules for sending a partition's next batch:
+/// nothing while its sequence is unresolved; nothing to a new leader while
+/// batches to the old one are in flight; a retried batch only once the
+/// batches sent before it are resolved; nothing newer while a retry is in
+/// flight.
+pub(crate) fn may_send_next<T>(p: &Partition<T>, node: i32) -> bool {
+    let Some(front) = p.queue.front() else {
+        return false;
+    };
+    if p.seq.unresolved.is_some() {
+        return false;
+    }
+    if p.in_flight > 0 && p.seq.in_flight_node != node {
+        return false;
+    }
+    if front.sequence.is_some() && p.in_flight > 0 {
+        return false;
+    }
+    !(p.seq.retrying && front.sequence.is_none())
+}
 
 #[cfg(test)]
 mod tests {

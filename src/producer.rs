@@ -648,7 +648,7 @@ impl<T> Producer<T> {
                 // or a producer without a usable id, waits for an answer,
                 // not for time.
                 let held = self.config.enable_idempotence()
-                    && (!self.identity.ready() || !crate::sender::may_send_next(p, p.leader));
+                    && (!self.identity.ready() || !crate::idempotence::may_send_next(p, p.leader));
                 match sendable {
                     Some(_) if held => {}
                     Some(c) if c.is_ready() => {
