@@ -149,7 +149,12 @@ impl<T> Producer<T> {
             State::Closing | State::Closed => return refuse(SendErrorKind::Closed, record),
             State::Fatal(e) => return refuse(SendErrorKind::Fatal(e.clone()), record),
         }
-        if let Err(reason) = validate_topic(&record.topic) {
+        // Only valid names are ever interned, so a known topic needs no
+        // second look.
+        let known = self.acc.find(&record.topic);
+        if known.is_none()
+            && let Err(reason) = validate_topic(&record.topic)
+        {
             let topic = record.topic.clone();
             return refuse(SendErrorKind::InvalidTopic { topic, reason }, record);
         }
@@ -184,7 +189,10 @@ impl<T> Producer<T> {
                 record,
             );
         }
-        let topic = self.acc.intern(&record.topic);
+        let topic = match known {
+            Some(t) => t,
+            None => self.acc.intern(&record.topic),
+        };
         let timestamp = record.timestamp.unwrap_or_else(|| unix_millis(now));
         let id = RecordId(self.next_record_id);
         if self.acc.topics[topic as usize].is_known() {
