@@ -372,11 +372,7 @@ fn a_broker_down_past_the_delivery_timeout_fails_in_time() {
     runtime().block_on(async {
         let mut d: TokioDriver<u64> = TokioDriver::from_config(b.build().unwrap());
         // Learn the leader first, then lose it.
-        let mut warm = to_record(topic, 999, &sent[0]);
-        warm.partition = Some(0);
-        d.send(warm).await.unwrap();
-        d.flush().await;
-        d.take_events();
+        warm_up(&mut d, topic, &sent[0]).await;
         cluster.broker_down(1).unwrap();
         let started = std::time::Instant::now();
         for (i, s) in sent.iter().enumerate() {
@@ -444,11 +440,7 @@ fn round_trips_longer_than_the_request_timeout() {
     let sent: Vec<Sent> = (0..10).map(roundtrip::record).collect();
     runtime().block_on(async {
         let mut d: TokioDriver<u64> = TokioDriver::from_config(b.build().unwrap());
-        let mut warm = to_record(topic, 999, &sent[0]);
-        warm.partition = Some(0);
-        d.send(warm).await.unwrap();
-        d.flush().await;
-        let warm_events = d.take_events();
+        let warm_events = warm_up(&mut d, topic, &sent[0]).await;
         assert!(
             matches!(warm_events.as_slice(), [Event::Delivered { .. }]),
             "{warm_events:?}"
@@ -577,6 +569,16 @@ fn metadata_for_a_topic_that_does_not_exist() {
     });
 }
 
+/// Sends one record to partition 0 and waits for it, so that the producer
+/// knows the leader (and has its producer id) before a fault begins.
+async fn warm_up(d: &mut TokioDriver<u64>, topic: &str, record: &Sent) -> Vec<Event<u64>> {
+    let mut warm = to_record(topic, 999, record);
+    warm.partition = Some(0);
+    d.send(warm).await.unwrap();
+    d.flush().await;
+    d.take_events()
+}
+
 /// Sends `count` records (from `roundtrip::record`, to `partition` or to
 /// the partitioner's choice) through the tokio driver, runs `during` half
 /// way, flushes, and collects every terminal event.
@@ -637,11 +639,7 @@ fn idempotence_error_rules_against_the_mock() {
         let sent: Vec<Sent> = (0..20).map(roundtrip::record).collect();
         let (events, before, after) = runtime().block_on(async {
             let mut d: TokioDriver<u64> = TokioDriver::from_config(b.build().unwrap());
-            let mut warm = to_record(&topic, 100, &sent[0]);
-            warm.partition = Some(0);
-            d.send(warm).await.unwrap();
-            d.flush().await;
-            d.take_events();
+            warm_up(&mut d, &topic, &sent[0]).await;
             let before = d
                 .producer()
                 .producer_id()
