@@ -231,6 +231,9 @@ impl<T> Accumulator<T> {
             return Err(record);
         };
         batch.append(id, timestamp, record)?;
+        // A record accepted earlier (it waited for metadata) brings its
+        // earlier deadline into the batch.
+        batch.deadline = batch.deadline.min(deadline);
         batch.reserved += reserved + opened;
         self.used += reserved + opened;
         let batch_full = batch.size_with(None) >= batch_size;

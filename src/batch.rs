@@ -69,6 +69,12 @@ pub(crate) struct Batch<T> {
     pub span: u64,
     /// The first sequence number, once an idempotent producer numbered it.
     pub sequence: Option<i32>,
+    /// The producer id and epoch that `sequence` belongs to: a retry goes
+    /// out under them even after a bump, as the broker knows it by them.
+    pub producer: (i64, i16),
+    /// A send of it ended without an answer that rules out its write (no
+    /// answer, or REQUEST_TIMED_OUT and its kin): it may be in the log.
+    pub maybe_written: bool,
     /// The producer id, epoch and sequence its bytes carry.
     stamp: ProducerState,
 }
@@ -97,6 +103,8 @@ impl<T> Batch<T> {
             order,
             span: crate::accumulator::ORDER_SPAN,
             sequence: None,
+            producer: (-1, -1),
+            maybe_written: false,
             stamp: ProducerState::NONE,
         }
     }

@@ -60,6 +60,18 @@ pub enum ProduceError {
         /// How many partitions the topic has.
         partitions: u32,
     },
+    /// The batch may already be in the log and the producer can no longer
+    /// tell: a send of it ended without an answer that rules the write
+    /// out, then its partition's sequence had to restart under a new epoch
+    /// (KIP-360). Sent again under the new epoch it could be written
+    /// twice, so it is handed back instead; the application decides.
+    #[error("possibly written: {attempts} attempts ended without a clear answer{}, and the partition's sequence had to restart", last_error.map(|c| alloc::format!(" (last error {c})")).unwrap_or_default())]
+    PossiblyWritten {
+        /// How many times the record's batch was sent.
+        attempts: u32,
+        /// The last error its batch met, if any.
+        last_error: Option<KafkaCode>,
+    },
     /// The producer is in its fatal state.
     #[error("producer is in its fatal state: {0}")]
     Fatal(FatalError),
@@ -72,7 +84,8 @@ impl ProduceError {
             ProduceError::Broker { code, .. } | ProduceError::TopicError { code, .. } => {
                 Some(*code)
             }
-            ProduceError::DeliveryTimeout { last_error, .. } => *last_error,
+            ProduceError::DeliveryTimeout { last_error, .. }
+            | ProduceError::PossiblyWritten { last_error, .. } => *last_error,
             _ => None,
         }
     }

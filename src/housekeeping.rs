@@ -22,6 +22,15 @@ impl<T> Producer<T> {
         if self.state == State::Closed {
             return;
         }
+        if let State::Fatal(error) = &self.state
+            && !self.acc.is_empty()
+        {
+            // Batches that came back from flight after the producer turned
+            // fatal (the rest of a response's partitions, a closing
+            // connection's requests) fail like everything else did.
+            let failure = ProduceError::Fatal(error.clone());
+            self.fail_all_pending(failure);
+        }
         self.expire_connections(now);
         self.expire_records(now);
         self.resolve_sequences();
@@ -84,12 +93,18 @@ impl<T> Producer<T> {
         if !self.config.enable_idempotence() {
             return;
         }
-        let stuck = self
+        let mut stuck = false;
+        for p in self
             .acc
             .topics
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .any(|p| p.seq.unresolved.is_some() && p.in_flight == 0);
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            if p.seq.unresolved.is_some() && p.in_flight == 0 {
+                p.seq.rewrite = true;
+                stuck = true;
+            }
+        }
         if stuck {
             self.identity.on(IdInput::BumpRequired);
         }

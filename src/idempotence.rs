@@ -161,6 +161,14 @@ pub(crate) struct Sequences {
     /// The node the partition's in-flight batches went to; a new leader
     /// gets nothing until they are resolved.
     pub in_flight_node: i32,
+    /// The producer id and epoch these numbers count under.
+    pub stamp: (i64, i16),
+    /// This partition asked for the bump under way: when it comes, its
+    /// queued batches are renumbered under the new epoch. Partitions that
+    /// did not ask finish their numbered batches under the old epoch and
+    /// move to the new one once none is left (as the Java client does), so
+    /// a batch that may be in the log is never sent under a second number.
+    pub rewrite: bool,
 }
 
 impl Default for Sequences {
@@ -172,6 +180,8 @@ impl Default for Sequences {
             unresolved: None,
             retrying: false,
             in_flight_node: -1,
+            stamp: (-1, -1),
+            rewrite: false,
         }
     }
 }
@@ -202,7 +212,7 @@ impl Sequences {
     }
 
     /// Whether the acknowledged sequences reach `seq` (the broker has it).
-    fn covers(&self, seq: i32) -> bool {
+    pub fn covers(&self, seq: i32) -> bool {
         self.last_acked >= 0 && seq_distance(seq, self.last_acked) < (1 << 30)
     }
 
@@ -211,10 +221,11 @@ impl Sequences {
         base == seq_add(self.last_acked, 1) || (self.last_acked < 0 && base == 0)
     }
 
-    /// A new epoch: numbering restarts at 0.
-    pub fn reset(&mut self) {
+    /// Numbering restarts at 0 under `stamp` (a new epoch or id).
+    pub fn reset(&mut self, stamp: (i64, i16)) {
         *self = Sequences {
             in_flight_node: self.in_flight_node,
+            stamp,
             ..Sequences::default()
         };
     }
@@ -311,7 +322,7 @@ impl<T> Producer<T> {
     /// An idempotent batch's answer, by the rules of [`classify`].
     pub(crate) fn on_idempotent_answer(
         &mut self,
-        batch: Batch<T>,
+        mut batch: Batch<T>,
         answer: &PartitionProduceResponse,
         endpoints: &[NodeEndpoint],
         version: i16,
@@ -330,6 +341,38 @@ impl<T> Producer<T> {
         };
         let base = batch.sequence.unwrap_or(0);
         let n = batch.records.len() as u32;
+        batch.maybe_written |= crate::sender::written_despite(code);
+        let last = seq_add(base, n.saturating_sub(1));
+        if code != KafkaCode::None && seqs.stamp == batch.producer && seqs.covers(last) {
+            // A later batch of this epoch was acknowledged, and a broker
+            // appends a producer's batches only in sequence order: an
+            // earlier send of this one is in the log, whatever this answer
+            // says (the broker may have forgotten it since).
+            if let Some(part) = self
+                .acc
+                .topics
+                .get_mut(t)
+                .and_then(|t| t.partitions.get_mut(p))
+            {
+                part.seq.retrying = false;
+            }
+            self.metrics.partition_error(code);
+            self.deliver(batch, -1, -1);
+            return;
+        }
+        if code == KafkaCode::UnknownProducerId
+            && answer.log_start_offset >= 0
+            && answer.log_start_offset <= seqs.last_acked_offset + 1
+        {
+            // The broker forgot us, yet nothing after our last acknowledged
+            // record was removed: had an earlier send of this batch been
+            // written, it would still be in the log and the broker would
+            // know us by it. So none was, and fresh numbers are safe.
+            // (An OUT_OF_ORDER answer proves nothing like it: a broker that
+            // restarted from its snapshot remembers only each producer's
+            // last batch, and refuses a retry of an earlier one it has.)
+            batch.maybe_written = false;
+        }
         if batch.attempts > 1
             && let Some(part) = self
                 .acc
@@ -375,12 +418,22 @@ impl<T> Producer<T> {
             }
             Verdict::RetryAfterBump => {
                 self.identity.on(IdInput::BumpRequired);
+                self.rewrite_after_bump(t, p);
                 self.retry_or_fail(batch, code, answer.error_message.clone(), now);
             }
             Verdict::FailAndBump => {
                 self.identity.on(IdInput::BumpRequired);
+                self.rewrite_after_bump(t, p);
                 self.metrics.partition_error(code);
-                if code == KafkaCode::MessageTooLarge && n > 1 {
+                if batch.maybe_written {
+                    // An earlier send may be in the log: under fresh
+                    // numbers (whole or split) it could be written twice.
+                    let error = ProduceError::PossiblyWritten {
+                        attempts: batch.attempts,
+                        last_error: Some(code),
+                    };
+                    self.fail_batch(batch, error);
+                } else if code == KafkaCode::MessageTooLarge && n > 1 {
                     // The halves get fresh numbers after the bump.
                     self.split(batch, now);
                 } else {
@@ -412,20 +465,7 @@ impl<T> Producer<T> {
                 let (id, epoch) = (response.producer_id, response.producer_epoch);
                 self.identity.on(IdInput::Granted { id, epoch });
                 if bump {
-                    // A new epoch: every partition numbers from 0 again, and
-                    // the queued batches (retries included) are renumbered as
-                    // they are drained, their bytes rewritten in place.
-                    for part in self
-                        .acc
-                        .topics
-                        .iter_mut()
-                        .flat_map(|t| t.partitions.iter_mut())
-                    {
-                        part.seq.reset();
-                        for b in part.queue.iter_mut() {
-                            b.sequence = None;
-                        }
-                    }
+                    self.renumber_after_bump((id, epoch));
                 }
             }
             code if code == KafkaCode::None || code.is_retriable() => {
@@ -442,6 +482,52 @@ impl<T> Producer<T> {
             // sequences just as well.
             _ if self.identity.state == IdState::Bumping => self.identity.on(IdInput::BumpRefused),
             code => self.enter_fatal(FatalError::ProducerId { code }, now),
+        }
+    }
+
+    /// Partition `p` of topic `t` needs the coming bump's fresh numbers.
+    fn rewrite_after_bump(&mut self, t: usize, p: usize) {
+        if let Some(part) = self
+            .acc
+            .topics
+            .get_mut(t)
+            .and_then(|t| t.partitions.get_mut(p))
+        {
+            part.seq.rewrite = true;
+        }
+    }
+
+    /// A bump came through: each partition that asked for it numbers from
+    /// 0 under the new epoch, and its queued batches are renumbered as they
+    /// are drained, their bytes rewritten in place. A batch among them that
+    /// may already be in the log is handed back instead (it would be a
+    /// duplicate under its new number), with [`ProduceError::PossiblyWritten`].
+    fn renumber_after_bump(&mut self, stamp: (i64, i16)) {
+        let mut unsure = alloc::vec::Vec::new();
+        for part in self
+            .acc
+            .topics
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+            .filter(|p| p.seq.rewrite)
+        {
+            clear_refused_tail(part);
+            part.seq.reset(stamp);
+            for mut b in core::mem::take(&mut part.queue) {
+                if b.maybe_written {
+                    unsure.push(b);
+                } else {
+                    b.sequence = None;
+                    part.queue.push_back(b);
+                }
+            }
+        }
+        for b in unsure {
+            let error = ProduceError::PossiblyWritten {
+                attempts: b.attempts,
+                last_error: b.last_error,
+            };
+            self.fail_batch(b, error);
         }
     }
 
@@ -465,16 +551,55 @@ impl<T> Producer<T> {
     }
 }
 
+/// Before a partition's batches get new numbers: the batches the broker
+/// refused as out of order, counted back from the highest sequence sent,
+/// are not in the log, whatever became of their earlier sends.
+///
+/// Why: had the highest batch sent been written, it would be the broker's
+/// last batch for us, which even a broker restarted from its snapshot
+/// remembers, so its retry would be answered as a duplicate. An OUT_OF_ORDER
+/// answer to it therefore means it was never written. Then the batch below
+/// it, had it been written, would be the broker's last batch, and so on
+/// down, for as long as each retry was refused as out of order.
+fn clear_refused_tail<T>(part: &mut Partition<T>) {
+    let highest = seq_add(part.seq.next, u32::MAX);
+    let mut numbered = part
+        .queue
+        .iter_mut()
+        .rev()
+        .filter(|b| b.sequence.is_some())
+        .peekable();
+    let Some(top) = numbered.peek() else { return };
+    let top_last = seq_add(
+        top.sequence.unwrap_or(0),
+        (top.records.len() as u32).saturating_sub(1),
+    );
+    if top_last != highest || top.producer != part.seq.stamp {
+        return;
+    }
+    for b in numbered {
+        if b.last_error != Some(KafkaCode::OutOfOrderSequenceNumber) {
+            break;
+        }
+        b.maybe_written = false;
+    }
+}
+
 /// The idempotent producer's rules for sending a partition's next batch:
 /// nothing while its sequence is unresolved; nothing to a new leader while
 /// batches to the old one are in flight; a retried batch only once the
 /// batches sent before it are resolved; nothing newer while a retry is in
 /// flight.
-pub(crate) fn may_send_next<T>(p: &Partition<T>, node: i32) -> bool {
+pub(crate) fn may_send_next<T>(p: &Partition<T>, node: i32, current: (i64, i16)) -> bool {
     let Some(front) = p.queue.front() else {
         return false;
     };
     if p.seq.unresolved.is_some() {
+        return false;
+    }
+    // New numbers under a new epoch only once the old epoch's batches are
+    // all answered: a batch with sequence 0 must not overtake them.
+    if front.sequence.is_none() && p.seq.stamp != current && p.in_flight > 0 {
         return false;
     }
     if p.in_flight > 0 && p.seq.in_flight_node != node {

@@ -487,7 +487,11 @@ impl<T> Producer<T> {
         for id in ids {
             self.close_connection(id, CloseCause::Done, now);
         }
-        let failure = ProduceError::Fatal(error);
+        self.fail_all_pending(ProduceError::Fatal(error));
+    }
+
+    /// Fails every record not in flight, handing each back with `failure`.
+    pub(crate) fn fail_all_pending(&mut self, failure: ProduceError) {
         for t in 0..self.acc.topics.len() {
             let waiting: Vec<Waiting<T>> = self.acc.topics[t].waiting.drain(..).collect();
             for w in waiting {
@@ -577,8 +581,10 @@ impl<T> Producer<T> {
         for request in conn.in_flight {
             match request.purpose {
                 Purpose::Produce { batches } => {
-                    for batch in batches {
+                    for mut batch in batches {
                         self.finish_in_flight(&batch);
+                        // No answer came: the broker may have written it.
+                        batch.maybe_written = true;
                         self.retry_or_fail(batch, code, None, now);
                     }
                 }
@@ -598,6 +604,10 @@ impl<T> Producer<T> {
 
     /// The earliest instant at which time alone makes something due.
     fn next_due(&self) -> Option<Instant> {
+        // Mirrors `maintain`: a closed producer does nothing ever again.
+        if self.state == State::Closed {
+            return None;
+        }
         let now = self.last_now;
         let mut at: Option<Instant> = None;
         let mut consider = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
@@ -611,10 +621,22 @@ impl<T> Producer<T> {
         }
         let linger = self.config.linger();
         let missing = self.acc.topics.iter().any(|t| !t.waiting.is_empty());
+        // When some connection can carry a request: now, or when the
+        // throttle a broker asked for runs out (which nothing else wakes).
+        let max = self.config.max_in_flight_requests_per_connection();
+        let usable = self
+            .conns
+            .values()
+            .filter(|c| c.is_ready() && c.requests_in_flight() < max)
+            .map(|c| c.throttled_until.max(now))
+            .min();
+        // A fatal producer opens no connection (`plan_connections`), so
+        // metadata coming due wakes nothing.
+        let fatal = matches!(self.state, State::Fatal(_));
         if let Some(due) = self
             .meta
             .due_at(missing)
-            .filter(|_| !self.acc.topics.is_empty())
+            .filter(|_| !self.acc.topics.is_empty() && !fatal)
         {
             if self.conns.is_empty() {
                 // A connection must be opened first, once a broker's
@@ -623,12 +645,8 @@ impl<T> Producer<T> {
                 if let Some(at) = connectable {
                     consider(due.max(at).max(now));
                 }
-            } else if self.conns.values().any(|c| {
-                c.is_ready()
-                    && c.requests_in_flight() < self.config.max_in_flight_requests_per_connection()
-                    && c.throttled_until <= now
-            }) {
-                consider(due.max(now));
+            } else if let Some(usable) = usable {
+                consider(due.max(usable));
             }
             // Otherwise a connection is on its way; its setup deadline or
             // an input wakes us.
@@ -656,7 +674,12 @@ impl<T> Producer<T> {
                 // or a producer without a usable id, waits for an answer,
                 // not for time.
                 let held = self.config.enable_idempotence()
-                    && (!self.identity.ready() || !crate::idempotence::may_send_next(p, p.leader));
+                    && (!self.identity.ready()
+                        || !crate::idempotence::may_send_next(
+                            p,
+                            p.leader,
+                            (self.identity.id, self.identity.epoch),
+                        ));
                 match sendable {
                     Some(_) if held => {}
                     Some(c) if c.is_ready() => {
@@ -676,16 +699,11 @@ impl<T> Producer<T> {
             }
         }
         if self.config.enable_idempotence() && !self.acc.topics.is_empty() {
-            // Only a connection that can take a request now can carry the
-            // InitProducerId; otherwise an answer will wake us.
-            let max = self.config.max_in_flight_requests_per_connection();
-            let ready = self
-                .conns
-                .values()
-                .any(|c| c.is_ready() && c.requests_in_flight() < max && c.throttled_until <= now);
-            match self.identity.state {
-                IdState::Uninitialized { not_before } if ready => consider(not_before.max(now)),
-                IdState::BumpPending if ready && self.produce_in_flight() == 0 => consider(now),
+            // Only a connection that can take a request can carry the
+            // InitProducerId; without one an answer will wake us.
+            match (self.identity.state, usable) {
+                (IdState::Uninitialized { not_before }, Some(at)) => consider(not_before.max(at)),
+                (IdState::BumpPending, Some(at)) if self.produce_in_flight() == 0 => consider(at),
                 _ => {}
             }
         }

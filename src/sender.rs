@@ -199,7 +199,8 @@ impl<T> Producer<T> {
                 if !lingered || front.retry_at > now {
                     continue;
                 }
-                if idempotent && !may_send_next(p, node) {
+                let current = (self.identity.id, self.identity.epoch);
+                if idempotent && !may_send_next(p, node, current) {
                     continue;
                 }
                 let extra = front.size_with(None) + REQUEST_OVERHEAD + t.name.len();
@@ -213,7 +214,14 @@ impl<T> Producer<T> {
                     // Numbered when first drained, in drain order, which is
                     // send order within the partition.
                     if batch.sequence.is_none() {
+                        // The first batch after a bump on a partition that
+                        // did not need one: its numbering moves to the new
+                        // epoch now that nothing of the old is in flight.
+                        if p.seq.stamp != current {
+                            p.seq.reset(current);
+                        }
                         batch.sequence = Some(p.seq.assign(batch.records.len() as u32));
+                        batch.producer = current;
                     }
                     if batch.attempts > 0 {
                         p.seq.retrying = true;
@@ -235,11 +243,9 @@ impl<T> Producer<T> {
             b.attempts += 1;
             records += b.records.len() as u64;
             let bytes: Bytes = match b.sequence {
-                Some(sequence) if idempotent => b.encoded_as(ProducerState::new(
-                    self.identity.id,
-                    self.identity.epoch,
-                    sequence,
-                )),
+                Some(sequence) if idempotent => {
+                    b.encoded_as(ProducerState::new(b.producer.0, b.producer.1, sequence))
+                }
                 _ => b.encoded(),
             };
             self.metrics.batch_sent(bytes.len());
@@ -373,8 +379,10 @@ impl<T> Producer<T> {
                         self.on_produce(id, request.version, batches, response, now);
                     }
                     Err(_) => {
-                        for b in batches {
+                        for mut b in batches {
                             self.finish_in_flight(&b);
+                            // Whatever the broker said is unreadable.
+                            b.maybe_written = true;
                             self.retry_or_fail(b, KafkaCode::CorruptMessage, None, now);
                         }
                         self.close_connection(id, CloseCause::Protocol, now);
@@ -447,7 +455,7 @@ impl<T> Producer<T> {
         {
             c.throttled_until = c.throttled_until.max(now + throttle);
         }
-        for batch in batches {
+        for mut batch in batches {
             self.finish_in_flight(&batch);
             let name = &self.acc.topics[batch.topic as usize].name;
             let answer: Option<&PartitionProduceResponse> = response
@@ -458,6 +466,7 @@ impl<T> Producer<T> {
                 .find(|p| p.index == batch.partition);
             let Some(answer) = answer else {
                 // The broker skipped a partition we sent: treat it as lost.
+                batch.maybe_written = true;
                 self.retry_or_fail(batch, KafkaCode::NetworkException, None, now);
                 continue;
             };
@@ -475,6 +484,7 @@ impl<T> Producer<T> {
                     self.split(batch, now);
                 }
                 code if code.is_retriable() => {
+                    batch.maybe_written |= written_despite(code);
                     if version >= 10 && code == KafkaCode::NotLeaderOrFollower {
                         let leader = &answer.current_leader;
                         let (topic, partition) = (batch.topic, batch.partition);
@@ -679,8 +689,11 @@ impl<T> Producer<T> {
             for w in waiting {
                 self.acc.release(w.reserved);
                 let reserved = w.reserved;
+                // Placed as of when `send` accepted it: its delivery
+                // deadline counts from then, not from when metadata came
+                // (and its linger has long passed).
                 if let Err((kind, record)) =
-                    self.place(topic, w.id, w.timestamp, w.record, reserved, now)
+                    self.place(topic, w.id, w.timestamp, w.record, reserved, w.accepted)
                 {
                     let error = match kind {
                         crate::error::SendErrorKind::InvalidPartition {
@@ -724,5 +737,19 @@ fn invalidates_metadata(code: KafkaCode) -> bool {
             | KafkaCode::UnknownTopicId
             | KafkaCode::InconsistentTopicId
             | KafkaCode::ReplicaNotAvailable
+    )
+}
+
+/// Whether a broker's answer `code` for a batch leaves it possibly
+/// written: the errors raised after the leader's append (REQUEST_TIMED_OUT
+/// is the replication timeout of acks=all), and those that do not say.
+/// Any other error code means the broker refused the batch.
+pub(crate) fn written_despite(code: KafkaCode) -> bool {
+    matches!(
+        code,
+        KafkaCode::RequestTimedOut
+            | KafkaCode::NotEnoughReplicasAfterAppend
+            | KafkaCode::KafkaStorageError
+            | KafkaCode::UnknownServerError
     )
 }

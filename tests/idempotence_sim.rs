@@ -453,11 +453,23 @@ fn retries_under_random_faults_keep_every_partition_exact() {
             n.run_until(Duration::from_secs(120), |n| terminal(n) == 600),
             "seed {seed}"
         );
-        let failed = n.events.iter().find(|e| matches!(e, Event::Failed { .. }));
+        // A batch whose earlier send may be in the log when its partition
+        // must take new numbers is handed back rather than risk a
+        // duplicate; every other record is delivered.
+        let failed = n.events.iter().find(|e| {
+            matches!(e, Event::Failed { error, .. }
+                if !matches!(error, ProduceError::PossiblyWritten { .. }))
+        });
+        assert!(failed.is_none(), "seed {seed}: {failed:?}");
+        let handed_back = n
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::Failed { .. }))
+            .count();
         assert_eq!(
-            delivered(&n).len(),
+            delivered(&n).len() + handed_back,
             600,
-            "seed {seed}: every record delivered; {failed:?}"
+            "seed {seed}: every record delivered or handed back as possibly written"
         );
         check_logs(&n, 3);
     }
