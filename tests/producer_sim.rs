@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_producer_proto::partitioner::partition_for_key;
-use kafka_producer_proto::sim::{SimCluster, SimNet};
+use kafka_producer_proto::sim::{Latency, SimCluster, SimNet};
 use kafka_producer_proto::wire::ApiKey;
 use kafka_producer_proto::{
     Acks, Config, ConfigBuilder, Event, Instant, KafkaCode, ProduceError, Producer, Record,
@@ -239,7 +239,7 @@ fn backoff_doubles_within_jitter_bounds() {
     b.retry_backoff(Duration::from_millis(100))
         .retry_backoff_max(Duration::from_millis(1000));
     let mut n = net(c, &mut b);
-    n.latency = Duration::ZERO;
+    n.faults.latency = Latency::fixed(Duration::ZERO);
     send(&mut n, Record::new("t").value("v").user(1));
     n.producer.flush(n.now);
     assert!(n.run_until(Duration::from_secs(60), |n| terminal(n) == 1));
@@ -504,7 +504,7 @@ fn throttling_holds_back_the_next_request() {
     let mut b = builder(&c);
     b.linger(Duration::ZERO);
     let mut n = net(c, &mut b);
-    n.latency = Duration::ZERO;
+    n.faults.latency = Latency::fixed(Duration::ZERO);
     send(&mut n, Record::new("t").value("a").user(0));
     assert!(n.run_until(Duration::from_secs(5), |n| terminal(n) == 1));
     let t0 = n.now;
@@ -536,6 +536,8 @@ fn acks_zero_completes_on_hand_out_with_or_without_answers() {
         for e in outcomes(&n).values() {
             assert!(matches!(e, Event::Delivered { offset: None, .. }), "{e:?}");
         }
+        // Handed out is not yet arrived: the requests are still on the wire.
+        n.run_for(Duration::from_millis(100));
         let stored: usize = (0..2).map(|p| n.cluster.log("t", p).len()).sum();
         assert_eq!(stored, 500);
         // Nothing waits on an answer that may never come.

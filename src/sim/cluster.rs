@@ -189,6 +189,15 @@ impl SimCluster {
             .extend(errors.iter().copied());
     }
 
+    /// The very next request of `api` fails with `code`, ahead of any
+    /// errors already queued by [`inject`](SimCluster::inject).
+    pub fn inject_next(&mut self, api: ApiKey, code: KafkaCode) {
+        self.injected
+            .entry(api.as_i16())
+            .or_default()
+            .push_front(code);
+    }
+
     /// Injected errors not yet used.
     pub fn injected_left(&self, api: ApiKey) -> usize {
         self.injected.get(&api.as_i16()).map_or(0, VecDeque::len)
@@ -220,7 +229,15 @@ impl SimCluster {
         match api {
             ApiKey::ApiVersions => {
                 let supported = ApiVersionsRequest::decode(&mut body, version).is_ok();
-                let response = self.api_versions(supported);
+                let mut response = self.api_versions(supported);
+                if let Some(code) = self.take_injected(ApiKey::ApiVersions) {
+                    // Kafka lists its versions with UNSUPPORTED_VERSION
+                    // (so the client can pick one) and nothing otherwise.
+                    if code != KafkaCode::UnsupportedVersion {
+                        response.api_keys.clear();
+                    }
+                    response.error_code = code.code();
+                }
                 // Unknown versions are answered in v0, listing what we speak.
                 let v = if supported { version } else { 0 };
                 encode_response(&mut out, correlation_id, v, &response).ok()?;
@@ -298,7 +315,31 @@ impl SimCluster {
         }
     }
 
-    /// Removes the partition's records below `offset` (retention).
+    /// Restarts `node`'s producer state from its snapshot, as Kafka does:
+    /// the snapshot keeps each producer's epoch and last batch only, so the
+    /// broker forgets the four batches before it, and answers a retry of
+    /// one of those OUT_OF_ORDER_SEQUENCE_NUMBER instead of recognising it.
+    pub fn forget_producers_on(&mut self, node: i32) {
+        for p in self.topics.values_mut().flat_map(|t| t.iter_mut()) {
+            if p.leader == node {
+                for entry in p.producers.values_mut() {
+                    entry.keep_last();
+                }
+            }
+        }
+    }
+
+    /// The first offset still in a partition's log.
+    pub fn log_start(&self, topic: &str, partition: usize) -> i64 {
+        self.topics
+            .get(topic)
+            .and_then(|t| t.get(partition))
+            .map_or(0, |p| p.log_start)
+    }
+
+    /// Removes the partition's records below `offset` (retention). A
+    /// producer whose last batch went with them is forgotten, as Kafka
+    /// expires producer state with the last segment that held it.
     pub fn truncate_log(&mut self, topic: &str, partition: usize, offset: i64) {
         if let Some(p) = self
             .topics
@@ -310,6 +351,9 @@ impl SimCluster {
                 .min(p.log.len());
             p.log.drain(..drop);
             p.log_start += drop as i64;
+            let start = p.log_start;
+            p.producers
+                .retain(|_, e| e.last_offset().is_some_and(|o| o >= start));
         }
     }
 
@@ -406,6 +450,41 @@ impl SimCluster {
 
     fn produce(&mut self, node: i32, version: i16, request: &ProduceRequest) -> ProduceResponse {
         let injected = self.take_injected(ApiKey::Produce);
+        // Three codes come after the leader's append (a duplicate, too few
+        // replicas after it, and acks=all's replication timeout): those are
+        // told only after a real append, as a broker would.
+        let after_append = injected.filter(|c| {
+            matches!(
+                c,
+                KafkaCode::DuplicateSequenceNumber
+                    | KafkaCode::NotEnoughReplicasAfterAppend
+                    | KafkaCode::RequestTimedOut
+            )
+        });
+        let injected = injected.filter(|_| after_append.is_none());
+        // A broker that has a batch answers a retry of it as a duplicate,
+        // whatever else it might say about sequences: those two codes are
+        // never injected over a batch already in the log.
+        let sequence_lie = |p: &Partition, records: &Option<Bytes>| {
+            let Some(Ok(batches)) = records.clone().map(RecordBatch::decode_all) else {
+                return false;
+            };
+            batches.iter().any(|b| {
+                let h = b.header.producer;
+                let last = ((i64::from(h.base_sequence) + b.records.len() as i64 - 1)
+                    % (i64::from(i32::MAX) + 1)) as i32;
+                matches!(
+                    judge(
+                        &p.producers,
+                        h.producer_id,
+                        h.producer_epoch,
+                        h.base_sequence,
+                        last
+                    ),
+                    Judgement::Duplicate { .. }
+                )
+            })
+        };
         let max_log = self.max_log_records;
         let mut hinted: Vec<i32> = Vec::new();
         let mut responses = Vec::new();
@@ -421,6 +500,27 @@ impl SimCluster {
                         .get_mut(&t.name)
                         .and_then(|ps| usize::try_from(pd.index).ok().and_then(|i| ps.get_mut(i))),
                 ) {
+                    (Some(code), Some(p))
+                        if p.leader == node
+                            && matches!(
+                                code,
+                                KafkaCode::OutOfOrderSequenceNumber | KafkaCode::UnknownProducerId
+                            )
+                            && sequence_lie(p, &pd.records) =>
+                    {
+                        // Answered as the broker would: appended before.
+                        answer = answer.with_log_start_offset(p.log_start);
+                        match pd.records.clone().map(RecordBatch::decode_all) {
+                            Some(Ok(batches)) => match append(p, batches, max_log) {
+                                Ok(base) => {
+                                    answer = answer.with_base_offset(base);
+                                    KafkaCode::None
+                                }
+                                Err(code) => code,
+                            },
+                            _ => KafkaCode::CorruptMessage,
+                        }
+                    }
                     (Some(code), _) => code,
                     (None, None) => KafkaCode::UnknownTopicOrPartition,
                     (None, Some(p)) if p.leader != node => {
@@ -447,6 +547,10 @@ impl SimCluster {
                         }
                         _ => KafkaCode::CorruptMessage,
                     },
+                };
+                let (code, answer) = match after_append {
+                    Some(told) if code == KafkaCode::None => (told, answer.with_base_offset(-1)),
+                    _ => (code, answer),
                 };
                 partitions.push(answer.with_error_code(code.code()));
             }

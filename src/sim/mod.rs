@@ -21,9 +21,21 @@
 //! # Ok::<(), kafka_producer_proto::ConfigError>(())
 //! ```
 
+mod attempts;
 mod cluster;
+mod entropy;
+mod faults;
+mod harness;
+mod invariants;
 mod network;
 mod producer_state;
+mod schedule;
 
+pub use attempts::{Attempt, AttemptLog};
 pub use cluster::{SimBroker, SimCluster, StoredRecord, request_api};
+pub use entropy::{Chance, Entropy};
+pub use faults::{FaultTally, Latency, NetFaults, error_codes, is_sequence_error, recoverable};
+pub use harness::{Observed, Report, Sent, TOPIC, run, run_bytes, run_seed};
+pub use invariants::{CheckTally, Violation, check};
 pub use network::SimNet;
+pub use schedule::{ClusterFault, Schedule};

@@ -1,15 +1,28 @@
 //! A driver that runs a real [`Producer`] against a [`SimCluster`] over a
-//! simulated network in virtual time: the producer's bytes go to the
-//! cluster's request handler, its answers come back after a latency, and
-//! time jumps straight to the next thing due, so minutes of producer life
-//! take milliseconds and replay exactly.
+//! simulated network in virtual time: the producer's bytes travel to the
+//! cluster's request handler, its answers travel back, each after a
+//! latency, and time jumps straight to the next thing due, so minutes of
+//! producer life take milliseconds and replay exactly.
+//!
+//! Invariants the network keeps, as TCP would:
+//! - bytes on one connection arrive in the order they were sent, in each
+//!   direction, whatever latency each delivery drew;
+//! - nothing arrives on a connection after it closed, from either side;
+//! - the producer hears of a connection the network broke exactly once,
+//!   and not at all if it closed that connection first.
+//!
+//! Faults come from [`NetFaults`] at set rates, drawn from one
+//! [`Entropy`], and are counted in [`SimNet::tally`].
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::time::Duration;
 
+use super::attempts::{AttemptLog, RequestTap};
 use super::cluster::SimCluster;
+use super::entropy::Entropy;
+use super::faults::{FaultTally, NetFaults};
 use crate::event::{ConnectionId, Event};
 use crate::producer::Producer;
 use crate::time::Instant;
@@ -18,7 +31,14 @@ use crate::wire::{ApiKey, FrameDecoder};
 #[derive(Debug)]
 struct SimConn {
     node: i32,
+    /// The broker's side: request bytes arrive here.
     requests: FrameDecoder,
+    /// What the producer sent, read as it leaves (for the attempt log).
+    tap: RequestTap,
+    /// The last delivery time scheduled towards the broker and towards
+    /// the producer: later deliveries never overtake them.
+    last_to_broker: Instant,
+    last_to_client: Instant,
 }
 
 /// What happens on the simulated network, in time order.
@@ -26,7 +46,12 @@ struct SimConn {
 enum Delivery {
     Connected(ConnectionId),
     Refused(ConnectionId),
-    Bytes(ConnectionId, Bytes),
+    /// Request bytes reach the broker.
+    ToBroker(ConnectionId, Bytes),
+    /// Answer bytes reach the producer.
+    ToClient(ConnectionId, Bytes),
+    /// The producer learns that the network broke the connection.
+    Broken(ConnectionId),
 }
 
 /// The producer, the cluster and the network between them.
@@ -38,8 +63,13 @@ pub struct SimNet<T> {
     pub cluster: SimCluster,
     /// Virtual time.
     pub now: Instant,
-    /// One-way latency of every delivery.
-    pub latency: Duration,
+    /// Fault rates and latencies (a perfect network with 1 ms latency by
+    /// default).
+    pub faults: NetFaults,
+    /// Where fault decisions come from.
+    pub entropy: Entropy,
+    /// Faults injected so far.
+    pub tally: FaultTally,
     /// Brokers that refuse connections (and whose connections drop).
     pub down: BTreeSet<i32>,
     /// Brokers that take requests but never answer (a hung broker).
@@ -49,43 +79,82 @@ pub struct SimNet<T> {
     pub lose_answers: usize,
     /// Terminal events seen so far (`Delivered`, `Failed`, `Closed`).
     pub events: Vec<Event<T>>,
+    /// When each of `events` came, index for index.
+    pub event_times: Vec<Instant>,
     /// Connections the producer asked for, with when.
     pub connects: Vec<(Instant, i32)>,
     /// Every request the cluster received: when, which broker, which API.
     pub requests: Vec<(Instant, i32, ApiKey)>,
+    /// Every batch the producer sent, as it left.
+    pub attempts: AttemptLog,
     conns: BTreeMap<ConnectionId, SimConn>,
-    queue: VecDeque<(Instant, Delivery)>,
+    /// Connections the network broke whose notice is still on its way.
+    breaking: BTreeSet<ConnectionId>,
+    queue: BTreeMap<(Instant, u64), Delivery>,
+    next_seq: u64,
     /// Steps in a row in which time did not move and nothing happened.
     idle_steps: u32,
 }
 
 impl<T> SimNet<T> {
-    /// Starts the simulation at `now`.
+    /// Starts the simulation at `now`, on a perfect network with 1 ms
+    /// latency and seed 0.
     pub fn new(producer: Producer<T>, cluster: SimCluster, now: Instant) -> SimNet<T> {
         SimNet {
             producer,
             cluster,
             now,
-            latency: Duration::from_millis(1),
+            faults: NetFaults::default(),
+            entropy: Entropy::seeded(0),
+            tally: FaultTally::default(),
             down: BTreeSet::new(),
             mute: BTreeSet::new(),
             lose_answers: 0,
             events: Vec::new(),
+            event_times: Vec::new(),
             connects: Vec::new(),
             requests: Vec::new(),
+            attempts: AttemptLog::default(),
             conns: BTreeMap::new(),
-            queue: VecDeque::new(),
+            breaking: BTreeSet::new(),
+            queue: BTreeMap::new(),
+            next_seq: 0,
             idle_steps: 0,
         }
     }
 
     fn schedule(&mut self, at: Instant, what: Delivery) {
-        let pos = self
-            .queue
-            .iter()
-            .position(|(t, _)| *t > at)
-            .unwrap_or(self.queue.len());
-        self.queue.insert(pos, (at, what));
+        self.next_seq += 1;
+        self.queue.insert((at, self.next_seq), what);
+    }
+
+    fn latency(&mut self) -> Duration {
+        let l = self.faults.latency;
+        let d = l.sample(&mut self.entropy);
+        if d > l.base + l.jitter {
+            self.tally.spikes += 1;
+        }
+        d
+    }
+
+    /// Forgets a connection and everything still travelling on it.
+    fn forget(&mut self, conn: ConnectionId) {
+        self.conns.remove(&conn);
+        self.queue.retain(|_, d| match d {
+            Delivery::ToBroker(c, _) | Delivery::ToClient(c, _) => *c != conn,
+            _ => true,
+        });
+    }
+
+    /// The network breaks `conn`; the producer hears of it after a latency.
+    fn break_conn(&mut self, conn: ConnectionId) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        self.forget(conn);
+        self.breaking.insert(conn);
+        let at = self.now + self.latency();
+        self.schedule(at, Delivery::Broken(conn));
     }
 
     /// Drains the producer's output at the current time.
@@ -100,20 +169,19 @@ impl<T> SimNet<T> {
                 progressed = true;
                 match e {
                     Event::Connect { conn, host, port } => {
-                        let at = self.now + self.latency;
-                        self.connects
-                            .push((self.now, self.cluster.node_at(&host, port).unwrap_or(-1)));
-                        match self
-                            .cluster
-                            .node_at(&host, port)
-                            .filter(|n| !self.down.contains(n))
-                        {
+                        let at = self.now + self.latency();
+                        let node = self.cluster.node_at(&host, port);
+                        self.connects.push((self.now, node.unwrap_or(-1)));
+                        match node.filter(|n| !self.down.contains(n)) {
                             Some(node) => {
                                 self.conns.insert(
                                     conn,
                                     SimConn {
                                         node,
                                         requests: FrameDecoder::default(),
+                                        tap: RequestTap::default(),
+                                        last_to_broker: at,
+                                        last_to_client: at,
                                     },
                                 );
                                 self.schedule(at, Delivery::Connected(conn));
@@ -122,11 +190,14 @@ impl<T> SimNet<T> {
                         }
                     }
                     Event::Disconnect { conn } => {
-                        self.conns.remove(&conn);
-                        self.queue
-                            .retain(|(_, d)| !matches!(d, Delivery::Bytes(c, _) if *c == conn));
+                        self.forget(conn);
+                        self.breaking.remove(&conn);
+                        self.attempts.closed(conn);
                     }
-                    other => self.events.push(other),
+                    other => {
+                        self.events.push(other);
+                        self.event_times.push(self.now);
+                    }
                 }
             }
             if !progressed {
@@ -135,35 +206,116 @@ impl<T> SimNet<T> {
         }
     }
 
+    /// The producer wrote `data` on `conn`: it travels to the broker.
     fn on_transmit(&mut self, conn: ConnectionId, data: Bytes) {
+        let now = self.now;
+        let latency = self.latency();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.tap.sent(conn, &data, now, &mut self.attempts);
+        let at = (now + latency).max(c.last_to_broker);
+        c.last_to_broker = at;
+        self.schedule(at, Delivery::ToBroker(conn, data));
+    }
+
+    /// Request bytes reached the broker: it applies each whole request,
+    /// unless a fault strikes first, and sends its answers back.
+    fn on_request_bytes(&mut self, conn: ConnectionId, data: Bytes) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let node = c.node;
         c.requests.push(&data);
-        let mut answers = Vec::new();
+        let mut frames = Vec::new();
         while let Ok(Some(frame)) = c.requests.next_frame() {
-            if let Some(api) = super::cluster::request_api(&frame) {
+            frames.push(frame);
+        }
+        for frame in frames {
+            if !self.conns.contains_key(&conn) {
+                return;
+            }
+            let api = super::cluster::request_api(&frame);
+            if let Some(api) = api {
                 self.requests.push((self.now, node, api));
             }
             if self.mute.contains(&node) {
                 continue;
             }
-            if let Some(answer) = self.cluster.handle(node, frame) {
-                if self.lose_answers > 0 {
-                    self.lose_answers -= 1;
-                    continue;
-                }
-                answers.push(answer);
+            if self.entropy.chance(self.faults.drop_before_apply) {
+                self.tally.dropped_before_apply += 1;
+                self.break_conn(conn);
+                return;
+            }
+            if let Some(api) = api
+                && self.entropy.chance(self.faults.error)
+                && let Some(code) = self.faults.pick_error(api, &mut self.entropy)
+            {
+                self.tally.errors += 1;
+                self.cluster.inject_next(api, code);
+            }
+            let throttled = api == Some(ApiKey::Produce)
+                && !self.faults.max_throttle.is_zero()
+                && self.entropy.chance(self.faults.throttle);
+            let plain_throttle = self.cluster.throttle_ms;
+            if throttled {
+                let max = u64::try_from(self.faults.max_throttle.as_millis()).unwrap_or(0);
+                self.cluster.throttle_ms = i32::try_from(self.entropy.between(1, max)).unwrap_or(0);
+                self.tally.throttled += 1;
+            }
+            let answer = self.cluster.handle(node, frame);
+            self.cluster.throttle_ms = plain_throttle;
+            if self.entropy.chance(self.faults.drop_after_apply) {
+                self.tally.dropped_after_apply += 1;
+                self.break_conn(conn);
+                return;
+            }
+            let Some(answer) = answer else { continue };
+            if self.lose_answers > 0 {
+                self.lose_answers -= 1;
+                continue;
+            }
+            if self.entropy.chance(self.faults.lose_answer) {
+                self.tally.answers_lost += 1;
+                continue;
+            }
+            self.send_answer(conn, answer);
+        }
+    }
+
+    /// Schedules an answer towards the producer, whole or in pieces.
+    fn send_answer(&mut self, conn: ConnectionId, answer: Bytes) {
+        let latency = self.latency();
+        let (chunk, gap) = (self.faults.chunk, self.faults.slow_read);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let mut at = (self.now + latency).max(c.last_to_client);
+        let pieces: Vec<Bytes> = if chunk == 0 || chunk >= answer.len() {
+            alloc::vec![answer]
+        } else {
+            self.tally.chunked += 1;
+            (0..answer.len())
+                .step_by(chunk)
+                .map(|i| answer.slice(i..(i + chunk).min(answer.len())))
+                .collect()
+        };
+        let last = pieces.len() - 1;
+        let mut times = Vec::with_capacity(pieces.len());
+        for i in 0..=last {
+            times.push(at);
+            if i < last {
+                at += gap;
             }
         }
-        let at = self.now + self.latency + self.latency;
-        for a in answers {
-            self.schedule(at, Delivery::Bytes(conn, a));
+        c.last_to_client = at;
+        for (piece, t) in pieces.into_iter().zip(times) {
+            self.schedule(t, Delivery::ToClient(conn, piece));
         }
     }
 
     /// Takes down a broker: its connections drop, new ones are refused.
+    /// It keeps its state (an outage, not a restart).
     pub fn broker_down(&mut self, node: i32) {
         self.down.insert(node);
         let dropped: Vec<ConnectionId> = self
@@ -173,17 +325,27 @@ impl<T> SimNet<T> {
             .map(|(id, _)| *id)
             .collect();
         for conn in dropped {
-            self.conns.remove(&conn);
-            self.queue
-                .retain(|(_, d)| !matches!(d, Delivery::Bytes(c, _) if *c == conn));
-            self.producer.handle_disconnected(conn, self.now);
+            self.break_conn(conn);
         }
         self.drain();
+    }
+
+    /// Restarts a broker that loses its producer state on the way (no
+    /// snapshot survived): its connections drop now, it is down until
+    /// [`broker_up`](SimNet::broker_up).
+    pub fn broker_restart(&mut self, node: i32) {
+        self.broker_down(node);
+        self.cluster.forget_producers_on(node);
     }
 
     /// Brings a broker back.
     pub fn broker_up(&mut self, node: i32) {
         self.down.remove(&node);
+    }
+
+    /// How many deliveries are on their way (bounded-memory checks).
+    pub fn in_transit(&self) -> usize {
+        self.queue.len()
     }
 
     /// Advances to the next thing due and handles it. Returns `false` when
@@ -196,7 +358,7 @@ impl<T> SimNet<T> {
     /// core; that is a producer bug, reported here with the time it began.
     pub fn step(&mut self) -> bool {
         self.drain();
-        let next_net = self.queue.front().map(|(t, _)| *t);
+        let next_net = self.queue.first_key_value().map(|((t, _), _)| *t);
         let next_timer = self.producer.poll_timeout();
         let next = match (next_net, next_timer) {
             (Some(a), Some(b)) => a.min(b),
@@ -205,7 +367,7 @@ impl<T> SimNet<T> {
                 None => return false,
             },
         };
-        if next <= self.now && self.queue.front().is_none_or(|(t, _)| *t > self.now) {
+        if next <= self.now && next_net.is_none_or(|t| t > self.now) {
             self.idle_steps += 1;
             assert!(
                 self.idle_steps < 10_000,
@@ -216,19 +378,27 @@ impl<T> SimNet<T> {
             self.idle_steps = 0;
         }
         self.now = self.now.max(next);
-        while self.queue.front().is_some_and(|(t, _)| *t <= self.now) {
-            let Some((_, d)) = self.queue.pop_front() else {
+        while let Some(entry) = self.queue.first_entry() {
+            if entry.key().0 > self.now {
                 break;
-            };
-            match d {
+            }
+            match entry.remove() {
                 Delivery::Connected(c) => self.producer.handle_connected(c, self.now),
                 Delivery::Refused(c) => {
                     self.conns.remove(&c);
                     self.producer.handle_disconnected(c, self.now);
                 }
-                Delivery::Bytes(c, b) => {
+                Delivery::ToBroker(c, b) => self.on_request_bytes(c, b),
+                Delivery::ToClient(c, b) => {
                     if self.conns.contains_key(&c) {
+                        self.attempts.answer_bytes(c, &b, self.now);
                         self.producer.handle_response(c, &b, self.now);
+                    }
+                }
+                Delivery::Broken(c) => {
+                    if self.breaking.remove(&c) {
+                        self.attempts.closed(c);
+                        self.producer.handle_disconnected(c, self.now);
                     }
                 }
             }
@@ -254,9 +424,31 @@ impl<T> SimNet<T> {
         }
     }
 
-    /// Steps for `d` of virtual time.
+    /// Runs everything due up to `t`, then sets the clock to `t` (never
+    /// past it, unlike [`run_until`](SimNet::run_until), which stops after
+    /// the step that crossed its limit).
+    pub fn advance_to(&mut self, t: Instant) {
+        loop {
+            self.drain();
+            let next_net = self.queue.first_key_value().map(|((at, _), _)| *at);
+            let next = match (next_net, self.producer.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if next.is_none_or(|n| n > t) || !self.step() {
+                break;
+            }
+        }
+        if self.now < t {
+            self.now = t;
+            self.producer.handle_timeout(t);
+            self.drain();
+        }
+    }
+
+    /// Runs `d` of virtual time: everything due in it happens, and the
+    /// clock ends exactly `d` later.
     pub fn run_for(&mut self, d: Duration) {
-        let end = self.now + d;
-        self.run_until(d, |s| s.now >= end);
+        self.advance_to(self.now + d);
     }
 }

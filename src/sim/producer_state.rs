@@ -18,6 +18,25 @@ pub(crate) struct ProducerEntry {
     recent: VecDeque<(i32, i32, i64)>,
 }
 
+impl ProducerEntry {
+    /// Forgets all but the last batch (a restart from a snapshot).
+    pub(crate) fn keep_last(&mut self) {
+        while self.recent.len() > 1 {
+            self.recent.pop_front();
+        }
+    }
+
+    /// The offset of the last record of the last batch remembered.
+    pub(crate) fn last_offset(&self) -> Option<i64> {
+        self.recent.back().map(|&(first, last, base)| {
+            // Sequences wrap at i32::MAX; the batch's length is their
+            // distance along the ring.
+            let len = (i64::from(last) - i64::from(first)).rem_euclid(i64::from(i32::MAX) + 1);
+            base + len
+        })
+    }
+}
+
 /// The broker's verdict on a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Judgement {

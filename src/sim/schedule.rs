@@ -1,0 +1,299 @@
+//! A fault schedule: one simulated producer run, drawn from an
+//! [`Entropy`]: the cluster's shape, the producer's configuration, the
+//! records sent and when, the network's fault rates, and the timed faults
+//! that strike the cluster. Printing a schedule says everything about the
+//! run; its seed replays it.
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use super::entropy::{Chance, Entropy};
+use super::faults::{Latency, NetFaults};
+use crate::config::Acks;
+
+/// A fault that strikes the cluster at a set time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterFault {
+    /// The partition's leadership moves to `to`.
+    MoveLeader {
+        /// The partition.
+        partition: usize,
+        /// Its new leader.
+        to: i32,
+    },
+    /// The broker restarts: its connections drop, it refuses new ones for
+    /// `down_for`, and it comes back without producer state.
+    Restart {
+        /// The broker.
+        node: i32,
+        /// How long it stays down.
+        down_for: Duration,
+    },
+    /// The broker is unreachable for `down_for`, then back with its state.
+    Outage {
+        /// The broker.
+        node: i32,
+        /// How long.
+        down_for: Duration,
+    },
+    /// The broker takes requests and answers none for `mute_for`.
+    Hang {
+        /// The broker.
+        node: i32,
+        /// How long.
+        mute_for: Duration,
+    },
+    /// Retention removes everything in the partition's log so far, past
+    /// the producer's last acknowledged offset.
+    Truncate {
+        /// The partition.
+        partition: usize,
+    },
+}
+
+/// One run, fully described.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// Brokers in the cluster.
+    pub brokers: usize,
+    /// Partitions of the one topic.
+    pub partitions: usize,
+    /// Records sent.
+    pub records: u64,
+    /// Time between one send and the next.
+    pub send_gap: Duration,
+    /// Every how many records a record carries a key (0: never).
+    pub key_every: u64,
+    /// Every how many records a record names its partition (0: never).
+    pub partition_every: u64,
+    /// Bytes added to each value, so batches fill at different rates.
+    pub padding: usize,
+    /// `acks`.
+    pub acks: Acks,
+    /// `enable.idempotence`.
+    pub idempotence: bool,
+    /// `max.in.flight.requests.per.connection`.
+    pub max_in_flight: usize,
+    /// `linger.ms`.
+    pub linger: Duration,
+    /// `batch.size`.
+    pub batch_size: usize,
+    /// `retries`.
+    pub retries: u32,
+    /// `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `delivery.timeout.ms`.
+    pub delivery_timeout: Duration,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
+    pub retry_backoff_max: Duration,
+    /// `reconnect.backoff.ms`.
+    pub reconnect_backoff: Duration,
+    /// `buffer.memory`.
+    pub buffer_memory: usize,
+    /// The network's faults.
+    pub net: NetFaults,
+    /// Cluster faults, in time order, as offsets from the start.
+    pub faults: Vec<(Duration, ClusterFault)>,
+    /// Only recoverable faults, retries without limit and a delivery
+    /// timeout well past the last fault: every record must be delivered.
+    pub calm: bool,
+}
+
+/// Kafka's "retry without limit": `retries` is an int.
+const MAX_RETRIES: u32 = i32::MAX as u32;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+impl Schedule {
+    /// Draws a schedule. An exhausted byte source draws the smallest,
+    /// calmest run: one broker, one partition, one record, no fault.
+    pub fn generate(e: &mut Entropy) -> Schedule {
+        let brokers = e.between(1, 4) as usize;
+        let partitions = e.between(1, 6) as usize;
+        let records = *e.pick(&[1u64, 20, 100, 300, 1000]).unwrap_or(&1);
+        let send_gap = Duration::from_micros(*e.pick(&[0u64, 100, 1_000, 10_000]).unwrap_or(&0));
+        // Calm runs are the majority: their stronger check (everything
+        // delivered) finds lost-record bugs that Failed events would hide.
+        let calm = e.below(3) != 2;
+        let idempotence = e.below(4) != 3;
+        let acks = if idempotence {
+            Acks::All
+        } else {
+            *e.pick(&[Acks::All, Acks::Leader, Acks::None])
+                .unwrap_or(&Acks::All)
+        };
+        let max_in_flight = *e.pick(&[5usize, 1, 2]).unwrap_or(&5);
+        let linger = ms(*e.pick(&[0u64, 1, 5, 20]).unwrap_or(&0));
+        let batch_size = *e.pick(&[16_384usize, 200, 1_000, 4_000]).unwrap_or(&16_384);
+        let retries = if calm {
+            MAX_RETRIES
+        } else {
+            *e.pick(&[MAX_RETRIES, 0, 1, 3]).unwrap_or(&MAX_RETRIES)
+        };
+        let retries = if idempotence { retries.max(1) } else { retries };
+        // A calm run must be able to finish a request: its timeout is at
+        // least the network's slowest delivery (3 s spikes, slow reads).
+        let timeouts: &[u64] = if calm {
+            &[30_000, 10_000]
+        } else {
+            &[30_000, 200, 1_000, 5_000]
+        };
+        let request_timeout = ms(*e.pick(timeouts).unwrap_or(&30_000));
+        let retry_backoff = ms(*e.pick(&[100u64, 1, 10, 50]).unwrap_or(&100));
+        let retry_backoff_max =
+            retry_backoff.max(ms(*e.pick(&[1_000u64, 10, 200]).unwrap_or(&1_000)));
+        let reconnect_backoff = ms(*e.pick(&[50u64, 1, 10, 200]).unwrap_or(&50));
+        let buffer_memory = *e
+            .pick(&[32 << 20, 8_192usize, 65_536])
+            .unwrap_or(&(32 << 20));
+        let send_span = send_gap * u32::try_from(records).unwrap_or(u32::MAX);
+        // Faults strike while records are being sent and a little after.
+        let fault_window = send_span + ms(500);
+
+        let mut net = NetFaults {
+            latency: Latency {
+                base: Duration::from_micros(*e.pick(&[1_000u64, 0, 100, 20_000]).unwrap_or(&1_000)),
+                jitter: Duration::from_micros(*e.pick(&[0u64, 500, 5_000]).unwrap_or(&0)),
+                spike: Chance(e.below(50_000) as u32),
+                spike_extra: ms(*e.pick(&[0u64, 50, 500, 3_000]).unwrap_or(&0)),
+            },
+            ..NetFaults::default()
+        };
+        let rate = |e: &mut Entropy, max_ppm: u64| {
+            if e.below(2) == 0 {
+                Chance::NEVER
+            } else {
+                Chance(e.below(max_ppm) as u32)
+            }
+        };
+        net.drop_before_apply = rate(e, 30_000);
+        net.drop_after_apply = rate(e, 30_000);
+        net.lose_answer = rate(e, 20_000);
+        net.error = rate(e, 60_000);
+        net.throttle = rate(e, 100_000);
+        net.max_throttle = ms(*e.pick(&[0u64, 10, 300]).unwrap_or(&0));
+        net.chunk = *e.pick(&[0usize, 0, 1, 7]).unwrap_or(&0);
+        // A slow reader takes this long per piece; byte by byte it reads
+        // at most a few kilobytes a second.
+        let slow: &[u64] = if net.chunk == 1 {
+            &[0, 0, 50, 200]
+        } else {
+            &[0, 0, 50, 2_000]
+        };
+        net.slow_read = Duration::from_micros(*e.pick(slow).unwrap_or(&0));
+        net.recoverable_only = calm;
+        net.sequence_errors = idempotence;
+
+        let mut faults = Vec::new();
+        for _ in 0..e.below(6) {
+            let at = Duration::from_micros(e.below(fault_window.as_micros() as u64 + 1));
+            let node = e.below(brokers as u64) as i32;
+            let partition = e.below(partitions as u64) as usize;
+            let span = ms(*e.pick(&[50u64, 500, 2_000]).unwrap_or(&50));
+            let fault = match e.below(5) {
+                0 => ClusterFault::MoveLeader {
+                    partition,
+                    to: e.below(brokers as u64) as i32,
+                },
+                // A restart forgets older batches (see
+                // `SimCluster::forget_producers_on`), which can leave a
+                // batch's fate unknowable: calm runs get an outage instead.
+                1 if !calm => ClusterFault::Restart {
+                    node,
+                    down_for: span,
+                },
+                1 => ClusterFault::Outage {
+                    node,
+                    down_for: span,
+                },
+                2 => ClusterFault::Outage {
+                    node,
+                    down_for: span,
+                },
+                3 => ClusterFault::Hang {
+                    node,
+                    mute_for: span,
+                },
+                _ => ClusterFault::Truncate { partition },
+            };
+            faults.push((at, fault));
+        }
+        faults.sort_by_key(|(at, _)| *at);
+
+        // Calm runs must outlast every fault: a generous delivery timeout.
+        let floor = linger + request_timeout;
+        let delivery_timeout = if calm {
+            floor + ms(600_000)
+        } else {
+            floor + ms(*e.pick(&[1_000u64, 0, 100, 10_000]).unwrap_or(&1_000))
+        };
+        Schedule {
+            brokers,
+            partitions,
+            records,
+            send_gap,
+            key_every: *e.pick(&[0u64, 1, 3]).unwrap_or(&0),
+            partition_every: *e.pick(&[0u64, 0, 5]).unwrap_or(&0),
+            padding: *e.pick(&[0usize, 20, 300]).unwrap_or(&0),
+            acks,
+            idempotence,
+            max_in_flight,
+            linger,
+            batch_size,
+            retries,
+            request_timeout,
+            delivery_timeout,
+            retry_backoff,
+            retry_backoff_max,
+            reconnect_backoff,
+            buffer_memory,
+            net,
+            faults,
+            calm,
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "cluster: {} brokers, 1 topic of {} partitions",
+            self.brokers, self.partitions
+        )?;
+        writeln!(
+            f,
+            "records: {} sent {:?} apart, key every {}, partition named every {}, {} B padding",
+            self.records, self.send_gap, self.key_every, self.partition_every, self.padding
+        )?;
+        writeln!(
+            f,
+            "config: acks={:?} idempotence={} max.in.flight={} linger={:?} batch.size={} \
+             retries={} request.timeout={:?} delivery.timeout={:?} retry.backoff={:?}..{:?} \
+             reconnect.backoff={:?} buffer.memory={}",
+            self.acks,
+            self.idempotence,
+            self.max_in_flight,
+            self.linger,
+            self.batch_size,
+            self.retries,
+            self.request_timeout,
+            self.delivery_timeout,
+            self.retry_backoff,
+            self.retry_backoff_max,
+            self.reconnect_backoff,
+            self.buffer_memory
+        )?;
+        writeln!(f, "network: {:?}", self.net)?;
+        writeln!(f, "calm (everything must be delivered): {}", self.calm)?;
+        for (at, fault) in &self.faults {
+            writeln!(f, "at {at:?}: {fault:?}")?;
+        }
+        Ok(())
+    }
+}
