@@ -2,6 +2,7 @@
 //! and [`Event`]s (connections to open or close, records that reached
 //! their end).
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use bytes::Bytes;
 
@@ -67,8 +68,10 @@ pub enum Event<T> {
         /// The id `send` returned.
         id: RecordId,
         /// The record, as sent (with the timestamp and partition the
-        /// producer chose filled in when it had chosen them).
-        record: Record<T>,
+        /// producer chose filled in when it had chosen them). Boxed: every
+        /// event is as large as its largest variant, and failures are rare
+        /// while deliveries come once per record.
+        record: Box<Record<T>>,
         /// Why.
         error: ProduceError,
     },

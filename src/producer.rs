@@ -396,7 +396,7 @@ impl<T> Producer<T> {
             record.partition.is_none() && (record.key.is_none() || self.partitioner.ignore_keys());
         if sticky
             && let Some(current) = self.partitioner.sticky_mut().current(&t.name)
-            && self.acc.fills(topic, current, timestamp, &record)
+            && self.acc.fills(topic, current, reserved)
         {
             // Like the Java client (KIP-480), the record that would open a
             // new batch on the sticky partition goes to the next partition
@@ -471,7 +471,7 @@ impl<T> Producer<T> {
         for (id, record) in records {
             self.events.push_back(Event::Failed {
                 id,
-                record,
+                record: alloc::boxed::Box::new(record),
                 error: error.clone(),
             });
         }
@@ -514,7 +514,7 @@ impl<T> Producer<T> {
         record.timestamp = Some(w.timestamp);
         self.events.push_back(Event::Failed {
             id: w.id,
-            record,
+            record: alloc::boxed::Box::new(record),
             error,
         });
     }

@@ -632,7 +632,7 @@ impl<T> Producer<T> {
                     self.metrics.records_failed(1);
                     self.events.push_back(Event::Failed {
                         id,
-                        record,
+                        record: alloc::boxed::Box::new(record),
                         error: ProduceError::Broker {
                             code: KafkaCode::MessageTooLarge,
                             message: None,
@@ -711,7 +711,7 @@ impl<T> Producer<T> {
                     self.metrics.records_failed(1);
                     self.events.push_back(Event::Failed {
                         id: w.id,
-                        record,
+                        record: alloc::boxed::Box::new(record),
                         error,
                     });
                 }
