@@ -518,8 +518,8 @@ impl<T> Producer<T> {
     pub(crate) fn deliver(&mut self, batch: Batch<T>, base_offset: i64, log_append_time: i64) {
         let mut batch = batch;
         let partition = batch.partition;
-        let records = core::mem::take(&mut batch.records);
-        for (i, r) in records.into_iter().enumerate() {
+        let mut records = core::mem::take(&mut batch.records);
+        for (i, r) in records.drain(..).enumerate() {
             let offset = (base_offset >= 0).then(|| base_offset.saturating_add(i as i64));
             let timestamp = if log_append_time >= 0 {
                 log_append_time
@@ -534,6 +534,8 @@ impl<T> Producer<T> {
                 user: r.user,
             });
         }
+        // Empty, its capacity kept for the next batch.
+        batch.records = records;
         self.acc.recycle(batch);
     }
 

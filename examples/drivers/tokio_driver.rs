@@ -74,6 +74,9 @@ pub struct TokioDriver<T> {
     sleep_armed: bool,
     woken: Woken,
     sends_since_turn: u32,
+    /// `drain` queued bytes that no write was tried for yet: the only time
+    /// `settle_at` needs to walk the connections (it runs after every send).
+    unwritten: bool,
 }
 
 impl<T> TokioDriver<T> {
@@ -93,6 +96,7 @@ impl<T> TokioDriver<T> {
             sleep_armed: false,
             woken: Woken::default(),
             sends_since_turn: 0,
+            unwritten: false,
         }
     }
 
@@ -265,6 +269,11 @@ impl<T> TokioDriver<T> {
     fn settle_at(&mut self, stamp: std::time::Instant) {
         loop {
             self.drain(stamp);
+            if !std::mem::take(&mut self.unwritten) {
+                return;
+            }
+            // What the socket does not take now goes out when it turns
+            // writable (`turn`).
             let broken: Vec<ConnectionId> = self
                 .conns
                 .iter_mut()
@@ -293,6 +302,7 @@ impl<T> TokioDriver<T> {
             // one the driver has just lost is reported already.
             if let Some(c) = self.conns.get_mut(&t.conn) {
                 c.out.push_back(t.data);
+                self.unwritten = true;
             }
         }
         while let Some(event) = self.producer.poll_event() {
