@@ -221,7 +221,7 @@ impl<T> Accumulator<T> {
         // their widest), so the fit costs no second encoding pass; a batch
         // may close up to 13 bytes early per record, never late.
         let fits = p.queue.back().is_some_and(|b| {
-            b.is_open() && (b.records.is_empty() || b.size_with(None) + reserved <= batch_size)
+            b.is_open() && (b.records.is_empty() || b.size() + reserved <= batch_size)
         });
         let mut opened = 0;
         if !fits {
@@ -250,7 +250,7 @@ impl<T> Accumulator<T> {
         batch.deadline = batch.deadline.min(deadline);
         batch.reserved += reserved + opened;
         self.used += reserved + opened;
-        let batch_full = batch.size_with(None) >= batch_size;
+        let batch_full = batch.size() >= batch_size;
         if batch_full {
             batch.sealed = true;
         }
@@ -270,7 +270,7 @@ impl<T> Accumulator<T> {
             .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
             .and_then(|p| p.queue.back());
         batch.is_some_and(|b| {
-            b.is_open() && !b.records.is_empty() && b.size_with(None) + reserved > self.batch_size
+            b.is_open() && !b.records.is_empty() && b.size() + reserved > self.batch_size
         })
     }
 
@@ -331,7 +331,7 @@ mod tests {
         assert!(
             q.iter()
                 .take(q.len() - 1)
-                .all(|b| b.sealed && b.size_with(None) <= 200)
+                .all(|b| b.sealed && b.size() <= 200)
         );
         assert_eq!(q.iter().map(|b| b.records.len()).sum::<usize>(), 10);
         assert_eq!(a.used, 10 * 50 + q.len() * BATCH_HEADER_SIZE);

@@ -109,13 +109,10 @@ impl<T> Batch<T> {
         }
     }
 
-    /// The encoded size now, or after appending a record with these fields.
-    pub fn size_with(&self, record: Option<(i64, &Record<T>)>) -> usize {
+    /// The encoded size now.
+    pub fn size(&self) -> usize {
         match &self.body {
-            Body::Open(b) => match record {
-                None => b.size(),
-                Some((ts, r)) => b.size_after(ts, r.key.as_deref(), r.value.as_deref(), headers(r)),
-            },
+            Body::Open(b) => b.size(),
             Body::Encoded(bytes) => bytes.len(),
         }
     }
@@ -326,6 +323,6 @@ mod tests {
         assert!(!b.is_open());
         assert_eq!(b.encoded(), first);
         assert!(b.append(RecordId(1), 5, Record::new("t")).is_err());
-        assert_eq!(b.size_with(None), first.len());
+        assert_eq!(b.size(), first.len());
     }
 }

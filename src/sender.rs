@@ -203,7 +203,7 @@ impl<T> Producer<T> {
                 if idempotent && !may_send_next(p, node, current) {
                     continue;
                 }
-                let extra = front.size_with(None) + REQUEST_OVERHEAD + t.name.len();
+                let extra = front.size() + REQUEST_OVERHEAD + t.name.len();
                 if !batches.is_empty() && size + extra > max_bytes {
                     continue;
                 }
