@@ -169,6 +169,11 @@ impl<T> Accumulator<T> {
         self.used = self.used.saturating_sub(bytes);
     }
 
+    /// Partition `p` of topic `t`, when both exist.
+    pub fn partition_mut(&mut self, t: usize, p: usize) -> Option<&mut Partition<T>> {
+        self.topics.get_mut(t).and_then(|t| t.partitions.get_mut(p))
+    }
+
     /// Takes a spent batch's buffer back for reuse.
     pub fn recycle(&mut self, mut batch: Batch<T>) {
         self.release(batch.reserved);

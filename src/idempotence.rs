@@ -348,12 +348,7 @@ impl<T> Producer<T> {
             // appends a producer's batches only in sequence order: an
             // earlier send of this one is in the log, whatever this answer
             // says (the broker may have forgotten it since).
-            if let Some(part) = self
-                .acc
-                .topics
-                .get_mut(t)
-                .and_then(|t| t.partitions.get_mut(p))
-            {
+            if let Some(part) = self.acc.partition_mut(t, p) {
                 part.seq.retrying = false;
             }
             self.metrics.partition_error(code);
@@ -374,11 +369,7 @@ impl<T> Producer<T> {
             batch.maybe_written = false;
         }
         if batch.attempts > 1
-            && let Some(part) = self
-                .acc
-                .topics
-                .get_mut(t)
-                .and_then(|t| t.partitions.get_mut(p))
+            && let Some(part) = self.acc.partition_mut(t, p)
         {
             // Whatever the answer, this retry is no longer in flight.
             part.seq.retrying = false;
@@ -391,12 +382,7 @@ impl<T> Producer<T> {
             answer.log_start_offset,
         ) {
             Verdict::Delivered { base_offset } => {
-                if let Some(part) = self
-                    .acc
-                    .topics
-                    .get_mut(t)
-                    .and_then(|t| t.partitions.get_mut(p))
-                {
+                if let Some(part) = self.acc.partition_mut(t, p) {
                     let last = seq_add(base, n.saturating_sub(1));
                     part.seq
                         .acked(last, base_offset.map(|o| o + i64::from(n) - 1));
@@ -444,12 +430,7 @@ impl<T> Producer<T> {
             Verdict::Fatal => {
                 self.metrics.partition_error(code);
                 // The batch fails with everything else pending.
-                if let Some(part) = self
-                    .acc
-                    .topics
-                    .get_mut(t)
-                    .and_then(|t| t.partitions.get_mut(p))
-                {
+                if let Some(part) = self.acc.partition_mut(t, p) {
                     part.requeue(batch);
                 }
                 self.enter_fatal(FatalError::Fenced { code }, now);
@@ -487,12 +468,7 @@ impl<T> Producer<T> {
 
     /// Partition `p` of topic `t` needs the coming bump's fresh numbers.
     fn rewrite_after_bump(&mut self, t: usize, p: usize) {
-        if let Some(part) = self
-            .acc
-            .topics
-            .get_mut(t)
-            .and_then(|t| t.partitions.get_mut(p))
-        {
+        if let Some(part) = self.acc.partition_mut(t, p) {
             part.seq.rewrite = true;
         }
     }
@@ -540,12 +516,7 @@ impl<T> Producer<T> {
         let Some(base) = batch.sequence else { return };
         let last = seq_add(base, (batch.records.len() as u32).saturating_sub(1));
         let (t, p) = (batch.topic as usize, batch.partition as usize);
-        if let Some(p) = self
-            .acc
-            .topics
-            .get_mut(t)
-            .and_then(|t| t.partitions.get_mut(p))
-        {
+        if let Some(p) = self.acc.partition_mut(t, p) {
             p.seq.unresolved = Some(last);
         }
     }

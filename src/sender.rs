@@ -581,12 +581,7 @@ impl<T> Producer<T> {
         self.metrics.batch_retried();
         self.metrics.records_retried(batch.records.len() as u64);
         let (t, p) = (batch.topic as usize, batch.partition as usize);
-        match self
-            .acc
-            .topics
-            .get_mut(t)
-            .and_then(|t| t.partitions.get_mut(p))
-        {
+        match self.acc.partition_mut(t, p) {
             Some(partition) => partition.requeue(batch),
             None => self.fail_batch(batch, ProduceError::Broker { code, message }),
         }

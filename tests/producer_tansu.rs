@@ -476,6 +476,22 @@ fn report_run(name: &str, run: &Run, proxy: &ProxyStats) {
     );
 }
 
+/// Reads the topic back directly from the broker and checks it against
+/// what the producer said it delivered.
+fn read_and_check(
+    name: &str,
+    bootstrap: &str,
+    topic: &str,
+    count: u64,
+    delivered: &BTreeMap<u64, (i32, Option<i64>)>,
+) -> Checked {
+    let started = Instant::now();
+    let log = read_log(bootstrap, topic, count as usize, Duration::from_secs(60));
+    let checked = check_log(delivered, &log);
+    report_log(name, &checked, started.elapsed());
+    checked
+}
+
 fn report_log(name: &str, checked: &Checked, read: Duration) {
     println!(
         "{name}: log read back in {read:?}: {} records, {} duplicates, {} missing, \
@@ -536,15 +552,7 @@ fn two_hundred_thousand_records_through_connection_cuts() {
     report_run("cuts", &run, &stats);
     let delivered = run.delivered();
 
-    let read_started = Instant::now();
-    let log = read_log(
-        &broker.bootstrap(),
-        topic,
-        count as usize,
-        Duration::from_secs(60),
-    );
-    let checked = check_log(&delivered, &log);
-    report_log("cuts", &checked, read_started.elapsed());
+    let checked = read_and_check("cuts", &broker.bootstrap(), topic, count, &delivered);
 
     checked.assert_exactly_once_in_order(count);
     assert!(
@@ -629,15 +637,7 @@ fn responses_held_past_the_request_timeout() {
     println!("held: batches timed out per window: {timed_out:?}");
     let delivered = run.delivered();
 
-    let read_started = Instant::now();
-    let log = read_log(
-        &broker.bootstrap(),
-        topic,
-        count as usize,
-        Duration::from_secs(60),
-    );
-    let checked = check_log(&delivered, &log);
-    report_log("held", &checked, read_started.elapsed());
+    let checked = read_and_check("held", &broker.bootstrap(), topic, count, &delivered);
 
     checked.assert_exactly_once_in_order(count);
     assert!(stats.held > 0, "responses were held: {stats:?}");
