@@ -202,6 +202,12 @@ impl Sequences {
     /// The broker has a batch ending at `last_seq` (and, if known, its last
     /// record at `last_offset`).
     pub fn acked(&mut self, last_seq: i32, last_offset: Option<i64>) {
+        // Never backwards: a retry of an earlier batch can be acknowledged
+        // after a later one (a duplicate, or a broker that forgot us), and
+        // the sequence it ends at says nothing new.
+        if self.last_acked >= 0 && self.covers(last_seq) {
+            return;
+        }
         self.last_acked = last_seq;
         if let Some(o) = last_offset {
             self.last_acked_offset = o;
@@ -209,6 +215,13 @@ impl Sequences {
         if self.unresolved.is_some_and(|u| self.covers(u)) {
             self.unresolved = None;
         }
+    }
+
+    /// Whether a batch numbered under `stamp` and ending at `last` is known
+    /// to be in the log: a later batch of the same epoch was acknowledged,
+    /// and a broker appends a producer's batches only in sequence order.
+    pub fn has(&self, stamp: (i64, i16), last: i32) -> bool {
+        self.stamp == stamp && self.covers(last)
     }
 
     /// Whether the acknowledged sequences reach `seq` (the broker has it).
@@ -343,7 +356,7 @@ impl<T> Producer<T> {
         let n = batch.records.len() as u32;
         batch.maybe_written |= crate::sender::written_despite(code);
         let last = seq_add(base, n.saturating_sub(1));
-        if code != KafkaCode::None && seqs.stamp == batch.producer && seqs.covers(last) {
+        if code != KafkaCode::None && seqs.has(batch.producer, last) {
             // A later batch of this epoch was acknowledged, and a broker
             // appends a producer's batches only in sequence order: an
             // earlier send of this one is in the log, whatever this answer

@@ -16,7 +16,7 @@ use crate::config::Acks;
 use crate::connection::{InFlight, Phase, Purpose};
 use crate::error::{FatalError, ProduceError};
 use crate::event::{ConnectionId, Event, Transmit};
-use crate::idempotence::{INIT_RETRY, IdInput, may_send_next};
+use crate::idempotence::{INIT_RETRY, IdInput, may_send_next, seq_add};
 use crate::kafka_code::KafkaCode;
 use crate::metadata::Metadata;
 use crate::producer::{CloseCause, Producer, millis_i32};
@@ -188,6 +188,7 @@ impl<T> Producer<T> {
         let eager = self.flushing;
         let idempotent = self.config.enable_idempotence();
         let mut batches: Vec<Batch<T>> = Vec::new();
+        let mut known: Vec<Batch<T>> = Vec::new();
         let mut size = 0usize;
         for t in self.acc.topics.iter_mut() {
             for p in t.partitions.iter_mut().filter(|p| p.leader == node) {
@@ -210,6 +211,16 @@ impl<T> Producer<T> {
                 let Some(mut batch) = p.queue.pop_front() else {
                     continue;
                 };
+                if let Some(base) = batch.sequence.filter(|_| idempotent) {
+                    let last = seq_add(base, (batch.records.len() as u32).saturating_sub(1));
+                    if p.seq.has(batch.producer, last) {
+                        // A retry the broker is known to have: sent again
+                        // to a broker that has since forgotten us, it would
+                        // be written twice.
+                        known.push(batch);
+                        continue;
+                    }
+                }
                 if idempotent {
                     // Numbered when first drained, in drain order, which is
                     // send order within the partition.
@@ -232,6 +243,9 @@ impl<T> Producer<T> {
                 p.in_flight += 1;
                 batches.push(batch);
             }
+        }
+        for b in known {
+            self.deliver(b, -1, -1);
         }
         if batches.is_empty() {
             return None;

@@ -191,3 +191,32 @@ fn unknown_producer_after_retention_renumbers_an_unwritten_retry() {
     });
     assert_eq!(report.failed, 0, "{report}");
 }
+
+/// A retry of a batch that a later acknowledgement proved written was sent
+/// again after retention had made the broker forget the producer, which
+/// took it as new: written twice. Its acknowledgement then moved the
+/// partition's last acknowledged sequence backwards, and the next batch met
+/// OUT_OF_ORDER_SEQUENCE_NUMBER 609 times, a plain retry each time, until
+/// its delivery timeout.
+#[test]
+fn a_retry_known_to_be_written_is_not_sent_again() {
+    regression(32465, |s, r| {
+        s.calm
+            && s.idempotence
+            && has(s, |f| matches!(f, ClusterFault::Truncate { .. }))
+            && r.faults.errors > 0
+    });
+}
+
+/// A simulator bug: an injected OUT_OF_ORDER_SEQUENCE_NUMBER came from a
+/// broker that no longer led the partition, which no broker does (it says
+/// NOT_LEADER_OR_FOLLOWER first). The producer took the lie as proof that
+/// its retry was never written, renumbered it, and it was written twice.
+#[test]
+fn only_the_leader_answers_out_of_order() {
+    regression(196899, |s, r| {
+        s.idempotence
+            && has(s, |f| matches!(f, ClusterFault::MoveLeader { .. }))
+            && r.faults.errors > 0
+    });
+}

@@ -521,6 +521,17 @@ impl SimCluster {
                             _ => KafkaCode::CorruptMessage,
                         }
                     }
+                    // Only a leader knows a producer's sequences: another
+                    // broker answers NOT_LEADER_OR_FOLLOWER first.
+                    (Some(code), Some(p))
+                        if p.leader != node
+                            && matches!(
+                                code,
+                                KafkaCode::OutOfOrderSequenceNumber | KafkaCode::UnknownProducerId
+                            ) =>
+                    {
+                        KafkaCode::NotLeaderOrFollower
+                    }
                     (Some(code), _) => code,
                     (None, None) => KafkaCode::UnknownTopicOrPartition,
                     (None, Some(p)) if p.leader != node => {

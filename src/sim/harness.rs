@@ -73,6 +73,8 @@ pub struct Observed<'a> {
     pub buffer_total: u64,
     /// The longest one-way latency the network could draw.
     pub max_latency: Duration,
+    /// The producer's metrics at the end.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// What one run did and whether it held every guarantee.
@@ -172,6 +174,7 @@ fn config(s: &Schedule, cluster: &SimCluster, seed: u64) -> Result<Config, Strin
         .reconnect_backoff(s.reconnect_backoff)
         .reconnect_backoff_max(s.reconnect_backoff * 10)
         .buffer_memory(s.buffer_memory)
+        .max_block(s.max_block)
         .random_seed(seed);
     b.build().map_err(|e| format!("{e}"))
 }
@@ -307,6 +310,7 @@ pub fn run(schedule: &Schedule, mut entropy: Entropy) -> Report {
         buffer_taken_max,
         buffer_total: m.buffer_total_bytes,
         max_latency: s.net.latency.max() + s.net.slow_read * 64,
+        metrics: m,
     };
     let (checks, violations) = check(&observed);
     if !violations.is_empty() {
@@ -320,6 +324,10 @@ pub fn run(schedule: &Schedule, mut entropy: Entropy) -> Report {
 fn trace(o: &Observed<'_>, start: Instant) -> Vec<String> {
     let ms = |t: Instant| (t - start).as_secs_f64() * 1e3;
     let mut out = Vec::new();
+    out.push(format!(
+        "producer: errors by code {:?}, {} batches retried",
+        o.metrics.errors_by_code, o.metrics.batch_retry_total
+    ));
     for (p, log) in o.logs.iter().enumerate() {
         let entries: Vec<String> = log
             .iter()

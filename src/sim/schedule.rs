@@ -93,6 +93,8 @@ pub struct Schedule {
     pub reconnect_backoff: Duration,
     /// `buffer.memory`.
     pub buffer_memory: usize,
+    /// `max.block.ms`: how long a record may wait for its topic's metadata.
+    pub max_block: Duration,
     /// The network's faults.
     pub net: NetFaults,
     /// Cluster faults, in time order, as offsets from the start.
@@ -252,6 +254,14 @@ impl Schedule {
             retry_backoff_max,
             reconnect_backoff,
             buffer_memory,
+            // A calm run may lose a metadata answer or two, each costing a
+            // request timeout: it waits for metadata as long as it may for
+            // delivery.
+            max_block: if calm {
+                delivery_timeout
+            } else {
+                ms(*e.pick(&[60_000u64, 1_000]).unwrap_or(&60_000))
+            },
             net,
             faults,
             calm,
@@ -275,7 +285,7 @@ impl fmt::Display for Schedule {
             f,
             "config: acks={:?} idempotence={} max.in.flight={} linger={:?} batch.size={} \
              retries={} request.timeout={:?} delivery.timeout={:?} retry.backoff={:?}..{:?} \
-             reconnect.backoff={:?} buffer.memory={}",
+             reconnect.backoff={:?} buffer.memory={} max.block={:?}",
             self.acks,
             self.idempotence,
             self.max_in_flight,
@@ -287,7 +297,8 @@ impl fmt::Display for Schedule {
             self.retry_backoff,
             self.retry_backoff_max,
             self.reconnect_backoff,
-            self.buffer_memory
+            self.buffer_memory,
+            self.max_block
         )?;
         writeln!(f, "network: {:?}", self.net)?;
         writeln!(f, "calm (everything must be delivered): {}", self.calm)?;
