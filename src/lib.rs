@@ -69,9 +69,23 @@
 //!    error table and the Java client; errors reach the application as
 //!    typed values ([`ProduceError`], [`KafkaCode`]).
 //!
-//! Ordering within a partition through retries needs one request in flight
-//! per connection (`max.in.flight.requests.per.connection=1`), as in Kafka
-//! without idempotence.
+//! 6. **Exactly once, in order, with idempotence** (`enable.idempotence`,
+//!    on by default): within a partition the log holds each record once, in
+//!    `send` order, through retries, reconnects, leader moves, timeouts and
+//!    epoch bumps. When a partition's sequence must restart under a new
+//!    epoch while one of its batches may already be in the log (a send of
+//!    it got no answer that rules the write out), that batch is handed back
+//!    with [`ProduceError::PossiblyWritten`] instead of being sent under a
+//!    second number: the one case where the producer cannot know, and says
+//!    so rather than risk a duplicate.
+//!
+//! Without idempotence, ordering within a partition through retries needs
+//! one request in flight per connection
+//! (`max.in.flight.requests.per.connection=1`), as in Kafka, and a retry
+//! after a lost answer can write a record twice.
+//!
+//! The simulator checks all of these after every seeded fault schedule
+//! (`sim::run_seed`, feature `sim`).
 //!
 //! # Example
 //!
