@@ -21,6 +21,7 @@ use crate::kafka_code::KafkaCode;
 use crate::metadata::Metadata;
 use crate::producer::{CloseCause, Producer, millis_i32};
 use crate::time::Instant;
+use crate::wire::Request;
 use crate::wire::header::{decode_response, decode_response_header};
 use crate::wire::messages::produce::{
     PartitionProduceData, PartitionProduceResponse, TopicProduceData,
@@ -63,10 +64,30 @@ impl<T> Producer<T> {
         None
     }
 
+    /// Encodes a request that is not a Produce on connection `id` and
+    /// records what its answer is for: the frame, or `None` when it cannot
+    /// be encoded.
+    fn control_transmit<R: Request>(
+        &mut self,
+        id: ConnectionId,
+        version: i16,
+        request: &R,
+        purpose: Purpose<T>,
+        now: Instant,
+    ) -> Option<Transmit> {
+        let timeout = self.config.request_timeout();
+        let conn = self.conns.get_mut(&id)?;
+        let mut buf = core::mem::take(&mut self.scratch);
+        let result = conn
+            .encode(&mut buf, self.config.client_id(), version, request)
+            .map(|correlation_id| conn.expect(correlation_id, version, now, timeout, purpose));
+        let data = buf.split().freeze();
+        self.scratch = buf;
+        result.ok().map(|()| Transmit { conn: id, data })
+    }
+
     fn transmit_for(&mut self, id: ConnectionId, now: Instant) -> Option<Transmit> {
         let init = self.init_due(now);
-        let client_id = self.config.client_id();
-        let timeout = self.config.request_timeout();
         let max_in_flight = self.config.max_in_flight_requests_per_connection();
         let conn = self.conns.get_mut(&id)?;
         match conn.phase {
@@ -76,28 +97,14 @@ impl<T> Producer<T> {
                 version,
                 sent: false,
             } => {
-                let request = ApiVersionsRequest::default()
-                    .with_client_software_name(String::from("kafka-producer-proto"))
-                    .with_client_software_version(String::from(env!("CARGO_PKG_VERSION")));
-                let mut buf = core::mem::take(&mut self.scratch);
-                let result =
-                    conn.encode(&mut buf, client_id, version, &request)
-                        .map(|correlation_id| {
-                            conn.expect(
-                                correlation_id,
-                                version,
-                                now,
-                                timeout,
-                                Purpose::ApiVersions,
-                            );
-                        });
                 conn.phase = Phase::Negotiating {
                     version,
                     sent: true,
                 };
-                let data = buf.split().freeze();
-                self.scratch = buf;
-                return result.ok().map(|()| Transmit { conn: id, data });
+                let request = ApiVersionsRequest::default()
+                    .with_client_software_name(String::from("kafka-producer-proto"))
+                    .with_client_software_version(String::from(env!("CARGO_PKG_VERSION")));
+                return self.control_transmit(id, version, &request, Purpose::ApiVersions, now);
             }
             Phase::Ready => {}
         }
@@ -112,23 +119,15 @@ impl<T> Producer<T> {
                 self.acc.topics.iter().map(|t| t.name.clone()),
                 self.config.allow_auto_create_topics(),
             );
-            let mut buf = core::mem::take(&mut self.scratch);
-            let result =
-                conn.encode(&mut buf, client_id, version, &request)
-                    .map(|correlation_id| {
-                        conn.expect(correlation_id, version, now, timeout, Purpose::Metadata);
-                    });
-            let data = buf.split().freeze();
-            self.scratch = buf;
-            if result.is_ok() {
+            if let Some(t) = self.control_transmit(id, version, &request, Purpose::Metadata, now) {
                 self.meta.in_flight = Some(id);
                 self.metrics.metadata_requested();
-                return Some(Transmit { conn: id, data });
+                return Some(t);
             }
         }
         if self.config.enable_idempotence() {
             if let Some((producer_id, epoch)) = init {
-                let version = conn.version(ApiKey::InitProducerId)?;
+                let version = self.conns.get(&id)?.version(ApiKey::InitProducerId)?;
                 // Before v3 the request cannot name the id to bump: ask
                 // for a new one instead.
                 let (producer_id, epoch) = if version >= 3 {
@@ -141,23 +140,10 @@ impl<T> Producer<T> {
                     .with_transaction_timeout_ms(millis_i32(self.config.transaction_timeout()))
                     .with_producer_id(producer_id)
                     .with_producer_epoch(epoch);
-                let mut buf = core::mem::take(&mut self.scratch);
-                let result =
-                    conn.encode(&mut buf, client_id, version, &request)
-                        .map(|correlation_id| {
-                            conn.expect(
-                                correlation_id,
-                                version,
-                                now,
-                                timeout,
-                                Purpose::InitProducerId,
-                            );
-                        });
-                let data = buf.split().freeze();
-                self.scratch = buf;
-                if result.is_ok() {
+                let purpose = Purpose::InitProducerId;
+                if let Some(t) = self.control_transmit(id, version, &request, purpose, now) {
                     self.identity.on(IdInput::Sent);
-                    return Some(Transmit { conn: id, data });
+                    return Some(t);
                 }
             }
             if !self.identity.ready() {
