@@ -3,7 +3,7 @@
 //! producer's configuration, the records, and every fault as the run goes
 //! (`kafka_producer_proto::sim::run_bytes`). Every guarantee the seeded
 //! schedules check must hold; a broken one panics with the run's report.
-//! Replay a crash file with `cargo run --release --example sim -- --bytes FILE`.
+//! Replay a crash file with `cargo run --release -p kafka-producer-proto --example sim -- --bytes FILE`.
 use kafka_producer_proto::sim::run_bytes;
 use libfuzzer_sys::fuzz_target;
 

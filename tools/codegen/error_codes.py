@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates src/kafka_code.rs from shared/kafka-spec/error-codes.tsv.
+"""Generates kafka-producer-proto/src/kafka_code.rs from shared/kafka-spec/error-codes.tsv.
 
 Usage: python3 tools/codegen/error_codes.py [--check] [TSV]
 """
@@ -12,7 +12,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 DEFAULT_TSV = os.path.normpath(os.path.join(ROOT, "..", "shared", "kafka-spec", "error-codes.tsv"))
-OUT = os.path.join(ROOT, "src", "kafka_code.rs")
+OUT = os.path.join(ROOT, "kafka-producer-proto", "src", "kafka_code.rs")
 
 
 def camel(name):
@@ -163,9 +163,9 @@ def main():
     if check:
         with open(OUT, encoding="utf-8") as f:
             if f.read() != text:
-                print("src/kafka_code.rs is stale, run python3 tools/codegen/error_codes.py")
+                print("kafka-producer-proto/src/kafka_code.rs is stale, run python3 tools/codegen/error_codes.py")
                 sys.exit(1)
-        print("src/kafka_code.rs is up to date")
+        print("kafka-producer-proto/src/kafka_code.rs is up to date")
         return
     with open(OUT, "w", encoding="utf-8") as f:
         f.write(text)

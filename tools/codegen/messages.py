@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates src/wire/messages/ from Kafka's JSON message schemas.
+"""Generates kafka-producer-proto/src/wire/messages/ from Kafka's JSON message schemas.
 
 The schemas (../shared/kafka-spec/messages/*.json, Apache Kafka's own, Apache-2.0)
 are the authority for every field, type, version range, nullability and tag.
@@ -21,7 +21,7 @@ import filecmp
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 DEFAULT_SCHEMAS = os.path.normpath(os.path.join(ROOT, "..", "shared", "kafka-spec", "messages"))
-DEFAULT_OUT = os.path.join(ROOT, "src", "wire", "messages")
+DEFAULT_OUT = os.path.join(ROOT, "kafka-producer-proto", "src", "wire", "messages")
 
 # The APIs the producer speaks, in file order: (file stem, schema base name).
 APIS = [

@@ -1,13 +1,11 @@
 //! The producer on plain blocking sockets: 1,000 records to an embedded
 //! librdkafka mock cluster, through the blocking `std::net` driver.
 //!
-//! `cargo run --release --example blocking [RECORDS]`
-
-mod drivers;
+//! `cargo run --release -p kafka-producer-blocking --example blocking [RECORDS]`
 
 use std::process::ExitCode;
 
-use drivers::BlockingDriver;
+use kafka_producer_blocking::BlockingDriver;
 use kafka_producer_proto::{Config, Event, Record};
 use rdkafka::mocking::MockCluster;
 

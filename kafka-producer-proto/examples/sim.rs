@@ -2,9 +2,9 @@
 //! cluster and checks every guarantee after each run.
 //!
 //! ```text
-//! cargo run --release --example sim -- --schedules 1000000   # the long run
-//! cargo run --release --example sim -- --replay 1234         # one seed, in full
-//! cargo run --release --example sim -- --bytes crash-file    # a fuzzer input
+//! cargo run --release -p kafka-producer-proto --example sim -- --schedules 1000000   # the long run
+//! cargo run --release -p kafka-producer-proto --example sim -- --replay 1234         # one seed, in full
+//! cargo run --release -p kafka-producer-proto --example sim -- --bytes crash-file    # a fuzzer input
 //! ```
 //!
 //! It prints a progress bar, then a table of the faults injected and the
@@ -187,7 +187,7 @@ fn long_run(args: &Args) {
     for r in totals.failing.iter().take(10) {
         let seed = r.seed.unwrap_or_default();
         println!(
-            "\nseed {seed}: replay with: cargo run --release --example sim -- --replay {seed}"
+            "\nseed {seed}: replay with: cargo run --release -p kafka-producer-proto --example sim -- --replay {seed}"
         );
         for v in &r.violations {
             println!("  {v}");

@@ -19,11 +19,6 @@
 //! it reads until it has every record it expects, then goes on reading
 //! for a while to catch duplicates.
 
-#[path = "../examples/drivers/mod.rs"]
-mod drivers;
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
@@ -32,9 +27,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drivers::{DriverStats, TokioDriver};
-use fault_proxy::{FaultProxy, ProxyStats};
+use kafka_producer_interop::fault_proxy::{FaultProxy, ProxyStats};
 use kafka_producer_proto::{Config, ConfigBuilder, Event, KafkaCode, Metrics, Record};
+use kafka_producer_tokio::{DriverStats, TokioDriver};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message as _;

@@ -7,11 +7,7 @@
 //! batches built by our encoder, then compares every field and the order
 //! of every partition as an independent consumer sees them.
 
-#[path = "support/roundtrip.rs"]
-mod roundtrip;
-#[path = "support/wire_client.rs"]
-mod wire_client;
-
+use kafka_producer_interop::roundtrip;
 use kafka_producer_proto::KafkaCode;
 use kafka_producer_proto::wire::Message;
 use kafka_producer_proto::wire::messages::{ApiVersionsRequest, ProduceRequest};

@@ -5,23 +5,15 @@
 //! duplicates cuts cause without idempotence: the baseline that the
 //! idempotent producer has to bring to zero.
 
-#[path = "../examples/drivers/mod.rs"]
-mod drivers;
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/roundtrip.rs"]
-mod roundtrip;
-#[path = "support/wire_client.rs"]
-mod wire_client;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use drivers::TokioDriver;
-use fault_proxy::{FaultProxy, parse_addrs};
+use kafka_producer_interop::fault_proxy::{FaultProxy, parse_addrs};
+use kafka_producer_interop::wire_client::Connection;
+use kafka_producer_interop::{fault_proxy, roundtrip};
 use kafka_producer_proto::wire::Request;
 use kafka_producer_proto::wire::header::encode_request;
 use kafka_producer_proto::wire::messages::metadata::MetadataRequestTopic;
@@ -31,10 +23,10 @@ use kafka_producer_proto::wire::messages::{
 };
 use kafka_producer_proto::wire::record_batch::{BatchBuilder, ProducerState};
 use kafka_producer_proto::{Config, Event, KafkaCode, Record};
+use kafka_producer_tokio::TokioDriver;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
-use wire_client::Connection;
 
 type Mock = MockCluster<'static, rdkafka::producer::DefaultProducerContext>;
 

@@ -139,8 +139,10 @@
 //! # }
 //! ```
 //!
-//! Ready-made drivers live in the repository's `examples/drivers/`: a
-//! single-task tokio driver and a blocking `std::net` driver.
+//! Ready-made drivers are crates of their own: `kafka-producer-tokio` (a
+//! single-task tokio driver) and `kafka-producer-blocking` (a blocking
+//! `std::net` driver). Both measure time with [`EpochClock`] (feature
+//! `std`) and count what they do in [`DriverStats`].
 //!
 //! # The wire codec
 //!
@@ -216,7 +218,8 @@
 //!   rather than silently dropping it, except for fields Kafka marks
 //!   ignorable.
 //! - The core is `#![no_std]` with `alloc`; the default `std` feature adds
-//!   runtime CPU detection for the hardware CRC-32C and `std::error::Error`.
+//!   runtime CPU detection for the hardware CRC-32C, `std::error::Error`
+//!   and [`EpochClock`].
 //! - No `unsafe` outside [`wire::crc32c`], whose one block calls the SSE4.2
 //!   path after runtime detection.
 #![no_std]
@@ -232,8 +235,11 @@ extern crate std;
 
 mod accumulator;
 mod batch;
+#[cfg(feature = "std")]
+pub mod clock;
 pub mod config;
 mod connection;
+pub mod driver_stats;
 pub mod error;
 pub mod event;
 mod housekeeping;
@@ -252,7 +258,10 @@ pub mod sim;
 pub mod time;
 pub mod wire;
 
+#[cfg(feature = "std")]
+pub use clock::EpochClock;
 pub use config::{Acks, Config, ConfigBuilder, ConfigError};
+pub use driver_stats::DriverStats;
 pub use error::{FatalError, ProduceError, SendError, SendErrorKind};
 pub use event::{ConnectionId, Event, Transmit};
 pub use kafka_code::KafkaCode;

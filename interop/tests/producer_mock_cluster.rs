@@ -4,23 +4,17 @@
 //! terminal event, and that what was delivered is in the log, field for
 //! field, in send order per partition.
 
-#[path = "../examples/drivers/mod.rs"]
-mod drivers;
-#[path = "support/roundtrip.rs"]
-mod roundtrip;
-#[path = "support/wire_client.rs"]
-mod wire_client;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use drivers::TokioDriver;
+use kafka_producer_interop::roundtrip;
+use kafka_producer_interop::roundtrip::Sent;
 use kafka_producer_proto::partitioner::partition_for_key;
 use kafka_producer_proto::{Acks, Config, ConfigBuilder, Event, KafkaCode, ProduceError, Record};
+use kafka_producer_tokio::TokioDriver;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use roundtrip::Sent;
 
 const PARTITIONS: i32 = 4;
 

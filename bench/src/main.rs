@@ -2,8 +2,8 @@
 //! process, on one embedded librdkafka mock cluster.
 //!
 //! ```text
-//! cargo run --release --example side_by_side -- [--records N] [--rounds R] [--idempotence true|false]
-//! cargo run --release --example side_by_side -- --only ours   # one client, e.g. under perf
+//! cargo run --release -p kafka-producer-bench -- [--records N] [--rounds R] [--idempotence true|false]
+//! cargo run --release -p kafka-producer-bench -- --only ours   # one client, e.g. under perf
 //! ```
 //!
 //! Defaults: 1,000,000 records, 5 rounds, idempotence as our producer's
@@ -78,8 +78,6 @@
 //! The machine's cores are shared by the client under test and the mock
 //! cluster, so a client that burns more CPU also slows the broker.
 
-mod drivers;
-
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -87,12 +85,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use drivers::TokioDriver;
 use kafka_producer_proto::sim::{SimCluster, request_api};
 use kafka_producer_proto::wire::header::decode_request_header;
 use kafka_producer_proto::wire::messages::ProduceRequest;
 use kafka_producer_proto::wire::{ApiKey, BatchHeader, FrameDecoder, Message};
 use kafka_producer_proto::{Config, Event, Producer, Record};
+use kafka_producer_tokio::TokioDriver;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};

@@ -1,9 +1,9 @@
 //! kpp: a kcat-like producer on the sans-IO producer and the tokio driver.
 //!
 //! ```text
-//! cargo run --release --example kpp -- --count 100000
-//! seq 10 | cargo run --release --example kpp -- --bootstrap localhost:9092 --topic t
-//! cargo run --release --example kpp -- --count 20000 --inject NOT_LEADER_OR_FOLLOWER:3
+//! cargo run --release -p kpp -- --count 100000
+//! seq 10 | cargo run --release -p kpp -- --bootstrap localhost:9092 --topic t
+//! cargo run --release -p kpp -- --count 20000 --inject NOT_LEADER_OR_FOLLOWER:3
 //! ```
 //!
 //! Without `--bootstrap` it starts an embedded librdkafka mock cluster and
@@ -12,17 +12,15 @@
 //! retries, throughput, latency percentiles, the producer's metrics, and
 //! checks that every accepted record had exactly one terminal event.
 
-mod drivers;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use drivers::TokioDriver;
 use kafka_producer_proto::error::ProduceError;
 use kafka_producer_proto::{Config, ConfigBuilder, Event, KafkaCode, Metrics, Record};
+use kafka_producer_tokio::TokioDriver;
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 

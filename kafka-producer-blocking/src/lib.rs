@@ -18,7 +18,7 @@ use kafka_producer_proto::{
     Config, ConnectionId, Event, Instant, Producer, Record, RecordId, SendError, SendErrorKind,
 };
 
-use super::{DriverStats, EpochClock};
+pub use kafka_producer_proto::{DriverStats, EpochClock};
 
 /// What a connection's thread reports.
 enum Input {

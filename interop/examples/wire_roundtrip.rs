@@ -2,18 +2,14 @@
 //! mock cluster (3 brokers, 4 partitions), reads them back with the rdkafka
 //! consumer, and prints what happened.
 //!
-//! `cargo run --release --example wire_roundtrip [RECORDS]`
+//! `cargo run --release -p kafka-producer-interop --example wire_roundtrip [RECORDS]`
 //!
-//! Until the `Producer` state machine lands this is the crate's main job:
-//! every byte on the wire is encoded and decoded by `kafka_producer_proto::wire`.
-
-#[path = "../tests/support/roundtrip.rs"]
-mod roundtrip;
-#[path = "../tests/support/wire_client.rs"]
-mod wire_client;
+//! No producer logic is involved: every byte on the wire is encoded and
+//! decoded by `kafka_producer_proto::wire`.
 
 use std::process::ExitCode;
 
+use kafka_producer_interop::roundtrip;
 use rdkafka::mocking::MockCluster;
 
 fn main() -> ExitCode {

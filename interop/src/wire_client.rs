@@ -2,8 +2,6 @@
 //! `std::net`: one request at a time, no producer logic. It is what the
 //! codec's real-broker tests (and the `wire_roundtrip` example) drive.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,8 +2,6 @@
 //! back with the rdkafka consumer. Shared by the interop test, which
 //! asserts on the result, and the `wire_roundtrip` example, which prints it.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -18,7 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::wire_client::Connection;
+use crate::wire_client::Connection;
 
 /// One record as sent, and as it must be read back.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,12 +7,15 @@
 //! between client and broker can, because it sees both directions as whole
 //! Kafka frames (an int32 big-endian size, then that many bytes).
 //!
-//! ```ignore
-//! #[path = "support/fault_proxy.rs"]
-//! mod fault_proxy;
-//! let proxy = fault_proxy::FaultProxy::start_multi(&fault_proxy::parse_addrs(&bootstrap));
-//! config.bootstrap_servers(&proxy.bootstrap());
+//! ```no_run
+//! use kafka_producer_interop::fault_proxy::{FaultProxy, parse_addrs};
+//! use kafka_producer_proto::Config;
+//!
+//! let bootstrap = "127.0.0.1:9092,127.0.0.1:9093"; // every broker of the cluster
+//! let proxy = FaultProxy::start_multi(&parse_addrs(bootstrap));
+//! let config = Config::builder().bootstrap_servers(&proxy.bootstrap()).build()?;
 //! proxy.cut_every_n_responses(1000);
+//! # Ok::<(), kafka_producer_proto::ConfigError>(())
 //! ```
 //!
 //! Addresses. Clients dial the addresses that Metadata responses advertise,
@@ -34,8 +37,6 @@
 //!
 //! Faults apply to frames, never to partial reads, so a "cut after the
 //! request" cut comes after the whole request reached the broker.
-
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};

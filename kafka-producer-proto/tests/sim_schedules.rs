@@ -3,7 +3,7 @@
 //! run (`kafka_producer_proto::sim::run_seed`).
 //!
 //! `ten_thousand_schedules_hold_every_guarantee` is the CI run; the long
-//! run is `cargo run --release --example sim -- --schedules 1000000`. The
+//! run is `cargo run --release -p kafka-producer-proto --example sim -- --schedules 1000000`. The
 //! tests after it are regressions: each is named after a producer bug the
 //! schedules found, carries the seed that found it, and checks both that
 //! the run now holds every guarantee and that the seed still sets up the
@@ -23,7 +23,9 @@ use kafka_producer_proto::sim::{
 const SCHEDULES: u64 = 10_000;
 
 fn replay_hint(seed: u64) -> String {
-    format!("replay with: cargo run --release --example sim -- --replay {seed}")
+    format!(
+        "replay with: cargo run --release -p kafka-producer-proto --example sim -- --replay {seed}"
+    )
 }
 
 #[test]

@@ -6,6 +6,10 @@
 //! pending connect, every socket's read readiness (and write readiness when
 //! it has bytes queued) and the producer's timer, then feeds what happened
 //! to the producer and drains its output, as the run-loop contract asks.
+//!
+//! The API is the one the repository's tests and tools have used so far;
+//! the async client API (`Producer::connect`, `send -> DeliveryFuture`)
+//! replaces it next.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::{Future, poll_fn};
@@ -21,7 +25,7 @@ use kafka_producer_proto::{
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-use super::{DriverStats, EpochClock};
+pub use kafka_producer_proto::{DriverStats, EpochClock};
 
 type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<TcpStream>>>>;
 
