@@ -233,26 +233,22 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-mod accumulator;
 mod batch;
 #[cfg(feature = "std")]
 pub mod clock;
+mod cluster;
 pub mod config;
-mod connection;
 pub mod driver_stats;
 pub mod error;
 pub mod event;
-mod housekeeping;
 mod idempotence;
 mod kafka_code;
-mod metadata;
 pub mod metrics;
 pub mod partitioner;
 mod producer;
 pub mod record;
 pub mod retry;
 pub mod rng;
-mod sender;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod time;

@@ -12,7 +12,7 @@
 use alloc::collections::BTreeMap;
 use core::time::Duration;
 
-use crate::KafkaCode;
+use crate::kafka_code::KafkaCode;
 
 /// A snapshot of the producer's metrics.
 ///

@@ -64,6 +64,17 @@ impl Sub<Instant> for Instant {
     }
 }
 
+/// Milliseconds since the origin of the `Instant` scale: a CreateTime when
+/// the driver measures time from the Unix epoch, as the provided ones do.
+pub(crate) fn unix_millis(now: Instant) -> i64 {
+    i64::try_from(now.as_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The duration as whole milliseconds, for request fields.
+pub(crate) fn millis_i32(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use crate::accumulator::Accumulator;
+use crate::batch::Accumulator;
 use crate::event::ConnectionId;
 use crate::kafka_code::KafkaCode;
 use crate::time::Instant;
@@ -284,6 +284,26 @@ impl Metadata {
             }
         }
     }
+}
+
+/// Codes after which the Java client refreshes metadata (its
+/// `InvalidMetadataException` family): the partition's leader or the
+/// topic itself may be elsewhere now.
+pub(crate) fn invalidates_metadata(code: KafkaCode) -> bool {
+    matches!(
+        code,
+        KafkaCode::UnknownTopicOrPartition
+            | KafkaCode::LeaderNotAvailable
+            | KafkaCode::NotLeaderOrFollower
+            | KafkaCode::NetworkException
+            | KafkaCode::KafkaStorageError
+            | KafkaCode::FencedLeaderEpoch
+            | KafkaCode::UnknownLeaderEpoch
+            | KafkaCode::ListenerNotFound
+            | KafkaCode::UnknownTopicId
+            | KafkaCode::InconsistentTopicId
+            | KafkaCode::ReplicaNotAvailable
+    )
 }
 
 /// Bounds on what a Metadata answer may make the producer allocate.

@@ -16,47 +16,12 @@ use alloc::vec::Vec;
 use bytes::BytesMut;
 use core::time::Duration;
 
-use crate::batch::{Batch, PendingRecord};
-use crate::idempotence::Sequences;
+use super::ORDER_SPAN;
+use super::partition::Partition;
+use super::producer_batch::{Batch, PendingRecord};
 use crate::record::{Record, RecordId};
 use crate::time::Instant;
 use crate::wire::record_batch::BATCH_HEADER_SIZE;
-
-/// A partition's queue and what metadata says of it.
-#[derive(Debug)]
-pub(crate) struct Partition<T> {
-    pub queue: VecDeque<Batch<T>>,
-    pub in_flight: u32,
-    /// The leader's node id, or -1 when unknown.
-    pub leader: i32,
-    pub leader_epoch: i32,
-    next_order: u64,
-    /// Sequence numbers, for an idempotent producer.
-    pub seq: Sequences,
-}
-
-impl<T> Partition<T> {
-    fn new() -> Self {
-        Partition {
-            queue: VecDeque::new(),
-            in_flight: 0,
-            leader: -1,
-            leader_epoch: -1,
-            next_order: 0,
-            seq: Sequences::default(),
-        }
-    }
-
-    /// Puts a batch back for a retry, in creation order.
-    pub fn requeue(&mut self, batch: Batch<T>) {
-        let at = self
-            .queue
-            .iter()
-            .position(|b| b.order > batch.order)
-            .unwrap_or(self.queue.len());
-        self.queue.insert(at, batch);
-    }
-}
 
 /// A record accepted before its topic's partitions were known.
 #[derive(Debug)]
@@ -118,10 +83,6 @@ pub(crate) struct Accumulator<T> {
     /// record at a time, and reallocating it was a visible share of `send`.
     record_pool: Vec<Vec<PendingRecord<T>>>,
 }
-
-/// Batch orders are spaced this far apart, so that the halves of a split
-/// batch get orders of their own between the original and its successor.
-pub(crate) const ORDER_SPAN: u64 = 1 << 32;
 
 /// Spare batch buffers kept for reuse, so steady state allocates none.
 const POOL_LIMIT: usize = 64;
@@ -300,6 +261,199 @@ impl<T> Accumulator<T> {
                     .all(|p| p.queue.is_empty() && p.in_flight == 0)
         })
     }
+
+    /// Records accepted and still here: waiting for metadata or queued in
+    /// a batch (not those in flight).
+    pub fn queued_records(&self) -> usize {
+        self.topics
+            .iter()
+            .map(|t| {
+                t.waiting.len()
+                    + t.partitions
+                        .iter()
+                        .flat_map(|p| p.queue.iter())
+                        .map(|b| b.records.len())
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Batches in flight, over every partition.
+    pub fn batches_in_flight(&self) -> u32 {
+        self.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.in_flight)
+            .sum()
+    }
+
+    /// A batch leaves flight (answered, failed or acks=0).
+    pub fn finish_in_flight(&mut self, batch: &Batch<T>) {
+        if let Some(p) = self
+            .topics
+            .get_mut(batch.topic as usize)
+            .and_then(|t| t.partitions.get_mut(batch.partition as usize))
+        {
+            p.in_flight = p.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// After metadata changed leaders: the partitions with a known leader,
+    /// where sticky records may go.
+    pub fn refresh_available(&mut self) {
+        for t in self.topics.iter_mut() {
+            t.available = t
+                .partitions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.leader >= 0)
+                .map(|(i, _)| i as i32)
+                .collect();
+        }
+    }
+
+    /// Takes the batches that one Produce request to leader `node` carries
+    /// now: at most one per partition it leads, each lingered and out of
+    /// its retry backoff, allowed by the partition's sequence rules when
+    /// idempotent, up to `max.request.size`. Partitions are visited in
+    /// order, so one that does not fit waits for the next request.
+    ///
+    /// An idempotent batch is numbered here, the first time it is drained,
+    /// in drain order, which is send order within the partition. A retry
+    /// the broker is known to have already comes back in `known`: sent
+    /// again to a broker that has since forgotten us, it would be written
+    /// twice.
+    pub fn drain(&mut self, node: i32, now: Instant, rules: &Drain) -> Drained<T> {
+        let mut drained = Drained {
+            batches: Vec::new(),
+            known: Vec::new(),
+        };
+        let mut size = 0usize;
+        for t in self.topics.iter_mut() {
+            for p in t.partitions.iter_mut().filter(|p| p.leader == node) {
+                let Some(front) = p.queue.front() else {
+                    continue;
+                };
+                let lingered = front.sealed
+                    || rules.eager
+                    || now >= front.created + rules.linger
+                    || p.queue.len() > 1;
+                if !lingered || front.retry_at > now {
+                    continue;
+                }
+                if let Some(current) = rules.idempotent
+                    && !p.may_send_next(node, current)
+                {
+                    continue;
+                }
+                let extra = front.size() + REQUEST_OVERHEAD + t.name.len();
+                if !drained.batches.is_empty() && size + extra > rules.max_bytes {
+                    continue;
+                }
+                let Some(mut batch) = p.queue.pop_front() else {
+                    continue;
+                };
+                if let Some(current) = rules.idempotent {
+                    if let Some(numbered) = batch.numbered()
+                        && p.seq.has(numbered.stamp, numbered.last())
+                    {
+                        drained.known.push(batch);
+                        continue;
+                    }
+                    if batch.sequence.is_none() {
+                        // The first batch after a bump on a partition that
+                        // did not need one: its numbering moves to the new
+                        // epoch now that nothing of the old is in flight.
+                        if p.seq.stamp != current {
+                            p.seq.reset(current);
+                        }
+                        batch.sequence = Some(p.seq.assign(batch.records.len() as u32));
+                        batch.producer = current;
+                    }
+                    if batch.attempts > 0 {
+                        p.seq.retrying = true;
+                    }
+                    p.seq.in_flight_node = node;
+                }
+                size += extra;
+                p.in_flight += 1;
+                drained.batches.push(batch);
+            }
+        }
+        drained
+    }
+
+    /// An idempotent batch given up after it may have reached the broker
+    /// leaves its partition's sequence unresolved.
+    pub fn mark_unresolved(&mut self, batch: &Batch<T>) {
+        if batch.attempts == 0 {
+            return;
+        }
+        let Some(numbered) = batch.numbered() else {
+            return;
+        };
+        let (t, p) = (batch.topic as usize, batch.partition as usize);
+        if let Some(p) = self.partition_mut(t, p) {
+            p.seq.mark_unresolved(numbered);
+        }
+    }
+
+    /// Partitions whose sequence is unresolved with nothing left in flight
+    /// that could resolve it ask for the coming bump's fresh numbers;
+    /// whether there was any, in which case a bump is needed (KIP-360).
+    pub fn stuck_sequences(&mut self) -> bool {
+        let mut stuck = false;
+        for p in self.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            if p.seq.unresolved.is_some() && p.in_flight == 0 {
+                p.seq.rewrite = true;
+                stuck = true;
+            }
+        }
+        stuck
+    }
+
+    /// A bump came through: each partition that asked for it numbers from
+    /// 0 under `stamp` (see [`Partition::restart_sequences`]). Returns the
+    /// batches that may already be in the log, to be handed back.
+    pub fn renumber_after_bump(&mut self, stamp: (i64, i16)) -> Vec<Batch<T>> {
+        let mut unsure = Vec::new();
+        for part in self
+            .topics
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+            .filter(|p| p.seq.rewrite)
+        {
+            part.restart_sequences(stamp, &mut unsure);
+        }
+        unsure
+    }
+}
+
+/// Bytes a Produce request spends on each topic and partition besides the
+/// batches (names, indexes, lengths, tagged fields), counted generously.
+const REQUEST_OVERHEAD: usize = 64;
+
+/// How [`Accumulator::drain`] chooses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Drain {
+    /// `linger.ms`.
+    pub linger: Duration,
+    /// Flushing: no batch waits for its linger.
+    pub eager: bool,
+    /// `max.request.size`.
+    pub max_bytes: usize,
+    /// The producer id and epoch to number batches under, for an
+    /// idempotent producer.
+    pub idempotent: Option<(i64, i16)>,
+}
+
+/// What [`Accumulator::drain`] took.
+#[derive(Debug)]
+pub(crate) struct Drained<T> {
+    /// For the request, in partition order, each counted in flight.
+    pub batches: Vec<Batch<T>>,
+    /// Retries the broker is known to have: delivered, not sent.
+    pub known: Vec<Batch<T>>,
 }
 
 #[cfg(test)]

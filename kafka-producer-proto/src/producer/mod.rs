@@ -1,34 +1,41 @@
-//! [`Producer`]: the public API. It takes every input, routes it to the
-//! part that owns the concept (accumulator, metadata, connections, sender)
-//! and hands out what they produce.
+//! [`Producer`]: the public API, and the one place that sees every part.
+//! It takes every input, routes it to the part that owns the concept (the
+//! accumulator in `batch`, metadata and connections in `cluster`, the
+//! producer id and sequences in `idempotence`, the partitioner) and hands
+//! out what they produce. The files of this module are its glue: building
+//! requests (`drain`), applying responses (`dispatch`, `idempotent`), the
+//! fate of batches (`outcome`), connections (`connections`) and deadlines
+//! (`housekeeping`).
+
+mod connections;
+mod dispatch;
+mod drain;
+mod housekeeping;
+mod idempotent;
+mod outcome;
 
 use alloc::collections::{BTreeMap, VecDeque};
-use alloc::vec::Vec;
 use bytes::BytesMut;
-use core::time::Duration;
 
-use crate::accumulator::{Accumulator, Waiting};
-use crate::batch::Batch;
+use crate::batch::{Accumulator, Waiting};
+use crate::cluster::{Connection, Metadata};
 use crate::config::Config;
-use crate::connection::{Connection, Phase, Purpose};
-use crate::error::{FatalError, ProduceError, SendError, SendErrorKind};
+use crate::error::{FatalError, SendError, SendErrorKind};
 use crate::event::{ConnectionId, Event, Transmit};
-use crate::idempotence::{IdInput, IdState, Identity};
-use crate::kafka_code::KafkaCode;
-use crate::metadata::Metadata;
+use crate::idempotence::Identity;
 use crate::metrics::{Metrics, MetricsRecorder};
 use crate::partitioner::Partitioner;
 use crate::record::{Record, RecordId};
 use crate::retry::Backoff;
 use crate::rng::Rng;
-use crate::time::Instant;
+use crate::time::{Instant, unix_millis};
 use crate::wire::record_batch::{BATCH_HEADER_SIZE, record_size};
 
 /// The producer's own lifecycle. Transitions happen only in
 /// [`Producer::close`], [`Producer::enter_fatal`] and
 /// [`Producer::maintain`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum State {
+enum State {
     Running,
     /// `close` was called: no new records; everything accepted drains.
     Closing,
@@ -40,7 +47,7 @@ pub(crate) enum State {
 
 /// Why a connection is being closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CloseCause {
+enum CloseCause {
     /// The driver reported it closed (no `Disconnect` event needed).
     Peer,
     /// A request or the setup timed out.
@@ -58,29 +65,29 @@ pub(crate) enum CloseCause {
 /// terminal event.
 #[derive(Debug)]
 pub struct Producer<T = ()> {
-    pub(crate) config: Config,
-    pub(crate) rng: Rng,
-    pub(crate) acc: Accumulator<T>,
-    pub(crate) meta: Metadata,
-    pub(crate) conns: BTreeMap<ConnectionId, Connection<T>>,
+    config: Config,
+    rng: Rng,
+    acc: Accumulator<T>,
+    meta: Metadata,
+    conns: BTreeMap<ConnectionId, Connection<T>>,
     next_conn: u64,
-    pub(crate) events: VecDeque<Event<T>>,
-    pub(crate) metrics: MetricsRecorder,
-    pub(crate) partitioner: Partitioner,
-    pub(crate) retry_backoff: Backoff,
+    events: VecDeque<Event<T>>,
+    metrics: MetricsRecorder,
+    partitioner: Partitioner,
+    retry_backoff: Backoff,
     reconnect_backoff: Backoff,
     next_record_id: u64,
-    pub(crate) state: State,
-    pub(crate) flushing: bool,
+    state: State,
+    flushing: bool,
     /// `close` was called (also in the fatal state, which keeps its state).
-    pub(crate) close_requested: bool,
-    pub(crate) last_now: Instant,
-    pub(crate) scratch: BytesMut,
+    close_requested: bool,
+    last_now: Instant,
+    scratch: BytesMut,
     /// Round-robin start for serving connections, so one busy broker does
     /// not starve the others.
-    pub(crate) serve_after: Option<ConnectionId>,
+    serve_after: Option<ConnectionId>,
     /// The producer id and epoch (`enable.idempotence`).
-    pub(crate) identity: Identity,
+    identity: Identity,
     /// `poll_transmit` has nothing to send before this instant, unless an
     /// input changes something (`None`: not known). Inputs clear it; a
     /// `send` that only adds a record to an open batch leaves it, which is
@@ -247,29 +254,8 @@ impl<T> Producer<T> {
 
     /// Records accepted and not yet terminal.
     pub fn pending_records(&self) -> usize {
-        let in_flight: usize = self
-            .conns
-            .values()
-            .flat_map(|c| c.in_flight.iter())
-            .map(|f| match &f.purpose {
-                Purpose::Produce { batches } => batches.iter().map(|b| b.records.len()).sum(),
-                _ => 0,
-            })
-            .sum();
-        let queued: usize = self
-            .acc
-            .topics
-            .iter()
-            .map(|t| {
-                t.waiting.len()
-                    + t.partitions
-                        .iter()
-                        .flat_map(|p| p.queue.iter())
-                        .map(|b| b.records.len())
-                        .sum::<usize>()
-            })
-            .sum();
-        in_flight + queued
+        let in_flight: usize = self.conns.values().map(|c| c.records_in_flight()).sum();
+        in_flight + self.acc.queued_records()
     }
 
     /// The producer id and epoch of an idempotent producer, once it has
@@ -300,14 +286,8 @@ impl<T> Producer<T> {
     pub fn handle_connected(&mut self, conn: ConnectionId, now: Instant) {
         self.quiet_until = None;
         self.last_now = self.last_now.max(now);
-        if let Some(c) = self.conns.get_mut(&conn)
-            && matches!(c.phase, Phase::Connecting { .. })
-        {
-            c.phase = Phase::Negotiating {
-                version:
-                    <crate::wire::messages::ApiVersionsRequest as crate::wire::Message>::MAX_VERSION,
-                sent: false,
-            };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.opened();
         }
         self.maintain(now);
     }
@@ -376,11 +356,10 @@ impl<T> Producer<T> {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.next_wakeup()
     }
-
-    // ---- Internals shared by the parts -------------------------------------
+    // ---- Glue shared by the files of this module --------------------------
 
     /// Places a record on a partition of a topic whose metadata is known.
-    pub(crate) fn place(
+    fn place(
         &mut self,
         topic: u32,
         id: RecordId,
@@ -456,262 +435,6 @@ impl<T> Producer<T> {
             )),
         }
     }
-
-    /// Fails a whole batch, handing every record back.
-    pub(crate) fn fail_batch(&mut self, batch: Batch<T>, error: ProduceError) {
-        self.acc.release(batch.reserved);
-        let name = self
-            .acc
-            .topics
-            .get(batch.topic as usize)
-            .map(|t| t.name.clone())
-            .unwrap_or_default();
-        let records = batch.into_records(&name);
-        self.metrics.records_failed(records.len() as u64);
-        for (id, record) in records {
-            self.events.push_back(Event::Failed {
-                id,
-                record: alloc::boxed::Box::new(record),
-                error: error.clone(),
-            });
-        }
-    }
-
-    /// Enters the fatal state: everything pending fails, connections close.
-    pub(crate) fn enter_fatal(&mut self, error: FatalError, now: Instant) {
-        if matches!(self.state, State::Fatal(_) | State::Closed) {
-            return;
-        }
-        self.state = State::Fatal(error.clone());
-        let ids: Vec<ConnectionId> = self.conns.keys().copied().collect();
-        for id in ids {
-            self.close_connection(id, CloseCause::Done, now);
-        }
-        self.fail_all_pending(ProduceError::Fatal(error));
-    }
-
-    /// Fails every record not in flight, handing each back with `failure`.
-    pub(crate) fn fail_all_pending(&mut self, failure: ProduceError) {
-        for t in 0..self.acc.topics.len() {
-            let waiting: Vec<Waiting<T>> = self.acc.topics[t].waiting.drain(..).collect();
-            for w in waiting {
-                self.fail_waiting(w, failure.clone());
-            }
-            for p in 0..self.acc.topics[t].partitions.len() {
-                let batches: Vec<Batch<T>> =
-                    self.acc.topics[t].partitions[p].queue.drain(..).collect();
-                for b in batches {
-                    self.fail_batch(b, failure.clone());
-                }
-            }
-        }
-    }
-
-    pub(crate) fn fail_waiting(&mut self, w: Waiting<T>, error: ProduceError) {
-        self.acc.release(w.reserved);
-        self.metrics.records_failed(1);
-        let mut record = w.record;
-        record.timestamp = Some(w.timestamp);
-        self.events.push_back(Event::Failed {
-            id: w.id,
-            record: alloc::boxed::Box::new(record),
-            error,
-        });
-    }
-
-    /// Asks the driver for a connection to `node` unless one exists or
-    /// its reconnect backoff is running.
-    pub(crate) fn connect(&mut self, node: i32, now: Instant) {
-        let Some(b) = self.meta.brokers.get_mut(&node) else {
-            return;
-        };
-        if b.conn.is_some() || b.reconnect_at > now {
-            return;
-        }
-        let id = ConnectionId(self.next_conn);
-        self.next_conn += 1;
-        b.conn = Some(id);
-        let conn = Connection::new(
-            id,
-            node,
-            now,
-            self.config.socket_connection_setup_timeout(),
-            self.config.receive_message_max_bytes(),
-        );
-        self.conns.insert(id, conn);
-        self.metrics.connection_created();
-        self.events.push_back(Event::Connect {
-            conn: id,
-            host: b.host.clone(),
-            port: b.port,
-        });
-    }
-
-    /// Forgets a connection; its in-flight batches go back for a retry.
-    pub(crate) fn close_connection(&mut self, id: ConnectionId, cause: CloseCause, now: Instant) {
-        let Some(conn) = self.conns.remove(&id) else {
-            return;
-        };
-        self.metrics.connection_closed();
-        if cause != CloseCause::Peer {
-            self.events.push_back(Event::Disconnect { conn: id });
-        }
-        if let Some(b) = self.meta.brokers.get_mut(&conn.node)
-            && b.conn == Some(id)
-        {
-            b.conn = None;
-            if cause != CloseCause::Done {
-                let delay = self.reconnect_backoff.delay(b.failures, &mut self.rng);
-                b.failures = b.failures.saturating_add(1);
-                b.reconnect_at = now + delay;
-            }
-        }
-        if self.meta.in_flight == Some(id) {
-            self.meta.failed(now);
-        }
-        if cause != CloseCause::Done {
-            // The leader may have moved; whatever the reason, look again.
-            self.meta.invalidate();
-        }
-        let code = if cause == CloseCause::Timeout {
-            KafkaCode::RequestTimedOut
-        } else {
-            KafkaCode::NetworkException
-        };
-        for request in conn.in_flight {
-            match request.purpose {
-                Purpose::Produce { batches } => {
-                    for mut batch in batches {
-                        self.finish_in_flight(&batch);
-                        // No answer came: the broker may have written it.
-                        batch.maybe_written = true;
-                        self.retry_or_fail(batch, code, None, now);
-                    }
-                }
-                Purpose::InitProducerId => self.identity.on(IdInput::Retry { retry_at: now }),
-                Purpose::ApiVersions | Purpose::Metadata => {}
-            }
-        }
-    }
-
-    /// The earliest instant at which something is due.
-    fn next_wakeup(&self) -> Option<Instant> {
-        if !self.events.is_empty() {
-            return Some(self.last_now);
-        }
-        self.next_due()
-    }
-
-    /// The earliest instant at which time alone makes something due.
-    fn next_due(&self) -> Option<Instant> {
-        // Mirrors `maintain`: a closed producer does nothing ever again.
-        if self.state == State::Closed {
-            return None;
-        }
-        let now = self.last_now;
-        let mut at: Option<Instant> = None;
-        let mut consider = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
-        for c in self.conns.values() {
-            if let Some(d) = c.deadline() {
-                consider(d);
-            }
-            if matches!(c.phase, Phase::Negotiating { sent: false, .. }) {
-                consider(now);
-            }
-        }
-        let linger = self.config.linger();
-        let missing = self.acc.topics.iter().any(|t| !t.waiting.is_empty());
-        // When some connection can carry a request: now, or when the
-        // throttle a broker asked for runs out (which nothing else wakes).
-        let max = self.config.max_in_flight_requests_per_connection();
-        let usable = self
-            .conns
-            .values()
-            .filter(|c| c.is_ready() && c.requests_in_flight() < max)
-            .map(|c| c.throttled_until.max(now))
-            .min();
-        // A fatal producer opens no connection (`plan_connections`), so
-        // metadata coming due wakes nothing.
-        let fatal = matches!(self.state, State::Fatal(_));
-        if let Some(due) = self
-            .meta
-            .due_at(missing)
-            .filter(|_| !self.acc.topics.is_empty() && !fatal)
-        {
-            if self.conns.is_empty() {
-                // A connection must be opened first, once a broker's
-                // reconnect backoff allows.
-                let connectable = self.meta.brokers.values().map(|b| b.reconnect_at).min();
-                if let Some(at) = connectable {
-                    consider(due.max(at).max(now));
-                }
-            } else if let Some(usable) = usable {
-                consider(due.max(usable));
-            }
-            // Otherwise a connection is on its way; its setup deadline or
-            // an input wakes us.
-        }
-        for t in &self.acc.topics {
-            if let Some(w) = t.waiting.front() {
-                consider(w.accepted + self.config.max_block().min(self.config.delivery_timeout()));
-            }
-            for p in &t.partitions {
-                let Some(b) = p.queue.front() else { continue };
-                consider(b.deadline);
-                let ready_at = if b.sealed || self.flushing {
-                    b.created
-                } else {
-                    b.created + linger
-                }
-                .max(b.retry_at);
-                let sendable = self
-                    .meta
-                    .brokers
-                    .get(&p.leader)
-                    .and_then(|br| br.conn)
-                    .and_then(|c| self.conns.get(&c));
-                // An idempotent partition held back by its sequence rules,
-                // or a producer without a usable id, waits for an answer,
-                // not for time.
-                let held = self.config.enable_idempotence()
-                    && (!self.identity.ready()
-                        || !crate::idempotence::may_send_next(
-                            p,
-                            p.leader,
-                            (self.identity.id, self.identity.epoch),
-                        ));
-                match sendable {
-                    Some(_) if held => {}
-                    Some(c) if c.is_ready() => {
-                        let capacity = c.requests_in_flight()
-                            < self.config.max_in_flight_requests_per_connection();
-                        if capacity {
-                            consider(ready_at.max(c.throttled_until));
-                        }
-                    }
-                    Some(_) => {}
-                    None => {
-                        if let Some(br) = self.meta.brokers.get(&p.leader) {
-                            consider(br.reconnect_at.max(now));
-                        }
-                    }
-                }
-            }
-        }
-        if self.config.enable_idempotence() && !self.acc.topics.is_empty() {
-            // Only a connection that can take a request can carry the
-            // InitProducerId; without one an answer will wake us.
-            match (self.identity.state, usable) {
-                (IdState::Uninitialized { not_before }, Some(at)) => consider(not_before.max(at)),
-                (IdState::BumpPending, Some(at)) if self.produce_in_flight() == 0 => consider(at),
-                _ => {}
-            }
-        }
-        if self.close_requested && self.state != State::Closed && self.acc.is_empty() {
-            consider(now);
-        }
-        at
-    }
 }
 
 /// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.`
@@ -733,15 +456,4 @@ fn validate_topic(name: &str) -> Result<(), &'static str> {
         return Err("only ASCII letters, digits, '.', '_' and '-' are allowed");
     }
     Ok(())
-}
-
-/// Milliseconds since the origin of the `Instant` scale: a CreateTime when
-/// the driver measures time from the Unix epoch, as the provided ones do.
-pub(crate) fn unix_millis(now: Instant) -> i64 {
-    i64::try_from(now.as_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-/// The duration as whole milliseconds, for request fields.
-pub(crate) fn millis_i32(d: Duration) -> i32 {
-    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }

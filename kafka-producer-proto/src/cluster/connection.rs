@@ -19,8 +19,9 @@ use core::time::Duration;
 use crate::batch::Batch;
 use crate::event::ConnectionId;
 use crate::time::Instant;
+use crate::wire::Message;
 use crate::wire::header::{encode_request, peek_correlation_id};
-use crate::wire::messages::ApiVersionsResponse;
+use crate::wire::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::wire::version_negotiation::choose_version;
 use crate::wire::{ApiKey, DecodeError, EncodeError, FrameDecoder, Request};
 
@@ -109,6 +110,17 @@ impl<T> Connection<T> {
         }
     }
 
+    /// The driver opened it: ApiVersions, at the newest version we know,
+    /// is to be sent. Only a connection still connecting changes.
+    pub fn opened(&mut self) {
+        if matches!(self.phase, Phase::Connecting { .. }) {
+            self.phase = Phase::Negotiating {
+                version: ApiVersionsRequest::MAX_VERSION,
+                sent: false,
+            };
+        }
+    }
+
     pub fn is_ready(&self) -> bool {
         self.phase == Phase::Ready
     }
@@ -156,6 +168,17 @@ impl<T> Connection<T> {
             .iter()
             .filter(|f| !matches!(f.purpose, Purpose::ApiVersions))
             .count()
+    }
+
+    /// Records in the Produce requests waiting for answers.
+    pub fn records_in_flight(&self) -> usize {
+        self.in_flight
+            .iter()
+            .map(|f| match &f.purpose {
+                Purpose::Produce { batches } => batches.iter().map(|b| b.records.len()).sum(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Encodes a request as one frame into `buf` and returns its

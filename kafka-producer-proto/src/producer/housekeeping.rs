@@ -6,19 +6,21 @@
 //! `max.block.ms`, fail with the record handed back; connections are
 //! opened to the brokers that lead partitions with records, and to some
 //! broker when metadata is due; and a closing producer finishes closing
-//! once nothing is pending.
+//! once nothing is pending. The earliest instant at which
+//! any of it comes due is what `poll_timeout` reports.
 
 use smallvec::SmallVec;
 
+use super::{CloseCause, Producer, State};
+use crate::cluster::Phase;
 use crate::error::ProduceError;
 use crate::event::{ConnectionId, Event};
-use crate::idempotence::IdInput;
-use crate::producer::{CloseCause, Producer, State};
+use crate::idempotence::{IdInput, IdState};
 use crate::time::Instant;
 
 impl<T> Producer<T> {
     /// Brings the state up to `now`. Idempotent; cheap when nothing is due.
-    pub(crate) fn maintain(&mut self, now: Instant) {
+    pub(super) fn maintain(&mut self, now: Instant) {
         if self.state == State::Closed {
             return;
         }
@@ -93,19 +95,7 @@ impl<T> Producer<T> {
         if !self.config.enable_idempotence() {
             return;
         }
-        let mut stuck = false;
-        for p in self
-            .acc
-            .topics
-            .iter_mut()
-            .flat_map(|t| t.partitions.iter_mut())
-        {
-            if p.seq.unresolved.is_some() && p.in_flight == 0 {
-                p.seq.rewrite = true;
-                stuck = true;
-            }
-        }
-        if stuck {
+        if self.acc.stuck_sequences() {
             self.identity.on(IdInput::BumpRequired);
         }
     }
@@ -160,5 +150,122 @@ impl<T> Producer<T> {
         }
         self.state = State::Closed;
         self.events.push_back(Event::Closed);
+    }
+
+    /// The earliest instant at which something is due.
+    pub(super) fn next_wakeup(&self) -> Option<Instant> {
+        if !self.events.is_empty() {
+            return Some(self.last_now);
+        }
+        self.next_due()
+    }
+
+    /// The earliest instant at which time alone makes something due.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        // Mirrors `maintain`: a closed producer does nothing ever again.
+        if self.state == State::Closed {
+            return None;
+        }
+        let now = self.last_now;
+        let mut at: Option<Instant> = None;
+        let mut consider = |t: Instant| at = Some(at.map_or(t, |a| a.min(t)));
+        for c in self.conns.values() {
+            if let Some(d) = c.deadline() {
+                consider(d);
+            }
+            if matches!(c.phase, Phase::Negotiating { sent: false, .. }) {
+                consider(now);
+            }
+        }
+        let linger = self.config.linger();
+        let missing = self.acc.topics.iter().any(|t| !t.waiting.is_empty());
+        // When some connection can carry a request: now, or when the
+        // throttle a broker asked for runs out (which nothing else wakes).
+        let max = self.config.max_in_flight_requests_per_connection();
+        let usable = self
+            .conns
+            .values()
+            .filter(|c| c.is_ready() && c.requests_in_flight() < max)
+            .map(|c| c.throttled_until.max(now))
+            .min();
+        // A fatal producer opens no connection (`plan_connections`), so
+        // metadata coming due wakes nothing.
+        let fatal = matches!(self.state, State::Fatal(_));
+        if let Some(due) = self
+            .meta
+            .due_at(missing)
+            .filter(|_| !self.acc.topics.is_empty() && !fatal)
+        {
+            if self.conns.is_empty() {
+                // A connection must be opened first, once a broker's
+                // reconnect backoff allows.
+                let connectable = self.meta.brokers.values().map(|b| b.reconnect_at).min();
+                if let Some(at) = connectable {
+                    consider(due.max(at).max(now));
+                }
+            } else if let Some(usable) = usable {
+                consider(due.max(usable));
+            }
+            // Otherwise a connection is on its way; its setup deadline or
+            // an input wakes us.
+        }
+        for t in &self.acc.topics {
+            if let Some(w) = t.waiting.front() {
+                consider(w.accepted + self.config.max_block().min(self.config.delivery_timeout()));
+            }
+            for p in &t.partitions {
+                let Some(b) = p.queue.front() else { continue };
+                consider(b.deadline);
+                let ready_at = if b.sealed || self.flushing {
+                    b.created
+                } else {
+                    b.created + linger
+                }
+                .max(b.retry_at);
+                let sendable = self
+                    .meta
+                    .brokers
+                    .get(&p.leader)
+                    .and_then(|br| br.conn)
+                    .and_then(|c| self.conns.get(&c));
+                // An idempotent partition held back by its sequence rules,
+                // or a producer without a usable id, waits for an answer,
+                // not for time.
+                let held = self.config.enable_idempotence()
+                    && (!self.identity.ready()
+                        || !p.may_send_next(p.leader, (self.identity.id, self.identity.epoch)));
+                match sendable {
+                    Some(_) if held => {}
+                    Some(c) if c.is_ready() => {
+                        let capacity = c.requests_in_flight()
+                            < self.config.max_in_flight_requests_per_connection();
+                        if capacity {
+                            consider(ready_at.max(c.throttled_until));
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        if let Some(br) = self.meta.brokers.get(&p.leader) {
+                            consider(br.reconnect_at.max(now));
+                        }
+                    }
+                }
+            }
+        }
+        if self.config.enable_idempotence() && !self.acc.topics.is_empty() {
+            // Only a connection that can take a request can carry the
+            // InitProducerId; without one an answer will wake us.
+            match (self.identity.state, usable) {
+                (IdState::Uninitialized { not_before }, Some(at)) => consider(not_before.max(at)),
+                (IdState::BumpPending, Some(at)) if self.acc.batches_in_flight() == 0 => {
+                    consider(at)
+                }
+                _ => {}
+            }
+        }
+        if self.close_requested && self.state != State::Closed && self.acc.is_empty() {
+            consider(now);
+        }
+        at
     }
 }

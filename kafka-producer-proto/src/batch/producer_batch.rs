@@ -16,6 +16,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
+use super::ORDER_SPAN;
+use crate::idempotence::Numbered;
 use crate::kafka_code::KafkaCode;
 use crate::record::{Header, Record, RecordId};
 use crate::time::Instant;
@@ -101,12 +103,22 @@ impl<T> Batch<T> {
             last_error: None,
             reserved: 0,
             order,
-            span: crate::accumulator::ORDER_SPAN,
+            span: ORDER_SPAN,
             sequence: None,
             producer: (-1, -1),
             maybe_written: false,
             stamp: ProducerState::NONE,
         }
+    }
+
+    /// Its numbering, once an idempotent producer gave it one.
+    pub fn numbered(&self) -> Option<Numbered> {
+        self.sequence.map(|base| Numbered {
+            base,
+            count: self.records.len() as u32,
+            stamp: self.producer,
+            last_error: self.last_error,
+        })
     }
 
     /// The encoded size now.
@@ -249,6 +261,57 @@ impl<T> Batch<T> {
     }
 }
 
+impl<T> Batch<T> {
+    /// MESSAGE_TOO_LARGE on a batch of several records: the broker's limit
+    /// is below our batch, so each half is sent on its own (as the Java
+    /// client splits), halving again if needed until single records are
+    /// left. The halves keep the batch's deadline and attempts, and each
+    /// owns half of its order range, so that they (and their own halves)
+    /// requeue in record order; the first carries the memory reserved.
+    /// Records that could not be appended to a half come back apart, to be
+    /// failed (it cannot happen: they came out of a valid batch).
+    #[allow(clippy::type_complexity)]
+    pub fn split(self, topic: &str, now: Instant) -> (Vec<Batch<T>>, Vec<(RecordId, Record<T>)>) {
+        let (topic_index, partition, order, span, deadline, attempts, reserved) = (
+            self.topic,
+            self.partition,
+            self.order,
+            self.span,
+            self.deadline,
+            self.attempts,
+            self.reserved,
+        );
+        let mut records = self.into_records(topic);
+        let second_half = records.split_off(records.len() / 2);
+        let mut halves = Vec::new();
+        let mut unplaced = Vec::new();
+        for (i, half) in [records, second_half].into_iter().enumerate() {
+            let half_span = (span / 2).max(1);
+            let mut b = Batch::new(
+                topic_index,
+                partition,
+                BytesMut::new(),
+                now,
+                deadline,
+                order + i as u64 * half_span,
+            );
+            b.span = half_span;
+            b.attempts = attempts;
+            b.created = now;
+            b.sealed = true;
+            b.reserved = if i == 0 { reserved } else { 0 };
+            for (id, record) in half {
+                let ts = record.timestamp.unwrap_or(0);
+                if let Err(record) = b.append(id, ts, record) {
+                    unplaced.push((id, record));
+                }
+            }
+            halves.push(b);
+        }
+        (halves, unplaced)
+    }
+}
+
 fn headers<T>(r: &Record<T>) -> impl Iterator<Item = HeaderRef<'_>> + Clone {
     r.headers
         .iter()
@@ -324,5 +387,35 @@ mod tests {
         assert_eq!(b.encoded(), first);
         assert!(b.append(RecordId(1), 5, Record::new("t")).is_err());
         assert_eq!(b.size(), first.len());
+    }
+
+    #[test]
+    fn a_split_keeps_every_record_in_order_and_the_order_range_in_halves() {
+        let now = Instant::from_millis(5);
+        let mut b: Batch<u32> = Batch::new(0, 2, BytesMut::new(), now, now, 4 * ORDER_SPAN);
+        for i in 0..5u32 {
+            let r = Record::new("t").value(alloc::vec![i as u8; 3]).user(i);
+            b.append(RecordId(u64::from(i)), 100, r).unwrap();
+        }
+        b.reserved = 500;
+        b.attempts = 2;
+        let (halves, unplaced) = b.split("t", Instant::from_millis(9));
+        assert!(unplaced.is_empty());
+        assert_eq!(halves.len(), 2);
+        let users: Vec<u32> = halves
+            .iter()
+            .flat_map(|h| h.records.iter().map(|r| r.user))
+            .collect();
+        assert_eq!(users, [0, 1, 2, 3, 4]);
+        assert_eq!(
+            halves.iter().map(|h| h.order).collect::<Vec<_>>(),
+            [4 * ORDER_SPAN, 4 * ORDER_SPAN + ORDER_SPAN / 2]
+        );
+        assert!(halves.iter().all(|h| h.span == ORDER_SPAN / 2 && h.sealed));
+        assert!(halves.iter().all(|h| h.attempts == 2 && h.partition == 2));
+        assert_eq!(
+            halves.iter().map(|h| h.reserved).collect::<Vec<_>>(),
+            [500, 0]
+        );
     }
 }
