@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
-use super::harness::{Observed, group, index_of};
+use super::observed::{Observed, group, index_of};
 use crate::config::Acks;
 use crate::error::ProduceError;
 use crate::event::Event;

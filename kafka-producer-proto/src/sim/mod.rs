@@ -28,6 +28,7 @@ mod faults;
 mod harness;
 mod invariants;
 mod network;
+mod observed;
 mod producer_state;
 mod schedule;
 
@@ -35,7 +36,8 @@ pub use attempts::{Attempt, AttemptLog};
 pub use cluster::{SimBroker, SimCluster, StoredRecord, request_api};
 pub use entropy::{Chance, Entropy};
 pub use faults::{FaultTally, Latency, NetFaults, error_codes, is_sequence_error, recoverable};
-pub use harness::{Observed, Report, Sent, TOPIC, run, run_bytes, run_seed};
+pub use harness::{Report, TOPIC, run, run_bytes, run_seed};
 pub use invariants::{CheckTally, Violation, check};
 pub use network::SimNet;
+pub use observed::{Observed, Sent};
 pub use schedule::{ClusterFault, Schedule};

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::messages::{ApiKey, ApiVersionsResponse};
 use super::{DecodeError, Message, Reader};
-use crate::KafkaCode;
+use crate::kafka_code::KafkaCode;
 
 /// What to do after an ApiVersions response.
 #[derive(Debug, Clone, PartialEq, Eq)]
