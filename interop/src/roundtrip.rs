@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use kafka_producer_proto::KafkaCode;
+use kafka_producer_proto::wire::Uuid;
 use kafka_producer_proto::wire::messages::metadata::MetadataRequestTopic;
 use kafka_producer_proto::wire::messages::produce::{PartitionProduceData, TopicProduceData};
 use kafka_producer_proto::wire::messages::{ApiKey, MetadataRequest, ProduceRequest};
@@ -176,10 +177,15 @@ pub fn produce(bootstrap: &str, topic: &str, count: usize) -> Produced {
                 .with_topic_data(vec![
                     TopicProduceData::default()
                         .with_name(topic.into())
+                        .with_topic_id(t.topic_id)
                         .with_partition_data(partition_data),
                 ]);
+            // v13 names the topic by id only: without one, v12 at most.
             produce_version = conn.version_for(ApiKey::Produce);
-            let response = conn.call(&request);
+            if t.topic_id == Uuid::default() {
+                produce_version = produce_version.min(12);
+            }
+            let response = conn.call_version(produce_version, &request);
             requests += 1;
             batches += work.len();
             assert_eq!(response.responses.len(), 1);

@@ -77,7 +77,7 @@ impl Connection {
 
     /// The version to use for `api`: the highest both sides implement.
     pub fn version_for(&self, api: ApiKey) -> i16 {
-        choose_version(api.versions(), self.broker_versions[&api.as_i16()])
+        choose_version(api.client_versions(), self.broker_versions[&api.as_i16()])
             .unwrap_or_else(|| panic!("no common version for {api:?}"))
     }
 

@@ -33,6 +33,10 @@ fn codes_have_kafka_names_and_java_retriability() {
         (90, "PRODUCER_FENCED", false),
         (120, "TRANSACTION_ABORTABLE", false),
         (128, "INVALID_REGULAR_EXPRESSION", false),
+        // Metadata v13's top-level code (KIP-1102): not retriable, the
+        // client starts again from its bootstrap servers instead.
+        (129, "REBOOTSTRAP_REQUIRED", false),
+        (133, "SHARE_SESSION_LIMIT_REACHED", true),
     ];
     for (code, name, retriable) in facts {
         let k = KafkaCode::from_i16(code);
@@ -50,6 +54,43 @@ fn codes_have_kafka_names_and_java_retriability() {
     assert!(KafkaCode::RequestTimedOut.is_error());
 }
 
+/// Kafka's error table as vendored in `spec/`: (code, name, retriable).
+fn spec_table() -> Vec<(i16, String, bool)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/error-codes.tsv");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (the repo's spec/ is needed)", path.display()));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("code\tname\texception\tretriable"));
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cols.len(), 4, "{l}");
+            (
+                cols[0].parse().unwrap(),
+                cols[1].to_string(),
+                cols[3] == "yes",
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_code_of_the_spec_table_is_known_with_its_name_and_retriability() {
+    let table = spec_table();
+    assert_eq!(KafkaCode::ALL.len(), table.len());
+    for (code, name, retriable) in &table {
+        let k = KafkaCode::from_i16(*code);
+        assert!(!matches!(k, KafkaCode::Unknown(_)), "{code} {name}");
+        assert_eq!(k.name(), name);
+        assert_eq!(k.is_retriable(), *retriable, "{name}");
+    }
+    assert_eq!(
+        KafkaCode::ALL.iter().filter(|k| k.is_retriable()).count(),
+        table.iter().filter(|(_, _, r)| *r).count()
+    );
+}
+
 #[test]
 fn every_known_code_round_trips_and_has_a_unique_name() {
     let mut names = std::collections::HashSet::new();
@@ -60,17 +101,16 @@ fn every_known_code_round_trips_and_has_a_unique_name() {
         assert!(codes.insert(k.code()), "duplicate code {}", k.code());
         assert!(!matches!(k, KafkaCode::Unknown(_)));
     }
-    // Kafka's table runs without gaps from -1 to 128.
-    assert_eq!(KafkaCode::ALL.len(), 130);
-    assert_eq!(
-        KafkaCode::ALL.iter().filter(|k| k.is_retriable()).count(),
-        31
-    );
+    // Kafka's table runs without gaps from -1 up.
+    let max = KafkaCode::ALL.iter().map(|k| k.code()).max().unwrap();
+    assert_eq!(KafkaCode::ALL.len(), usize::try_from(max + 2).unwrap());
 }
 
 #[test]
 fn unknown_codes_are_kept_as_values() {
-    for code in [129, 500, i16::MAX, -2, i16::MIN] {
+    // The first code above Kafka's table, and others far from it.
+    let above = KafkaCode::ALL.iter().map(|k| k.code()).max().unwrap() + 1;
+    for code in [above, 500, i16::MAX, -2, i16::MIN] {
         let k = KafkaCode::from_i16(code);
         assert_eq!(k, KafkaCode::Unknown(code));
         assert_eq!(k.code(), code);

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Generates kafka-producer-proto/src/wire/messages/ from Kafka's JSON message schemas.
 
-The schemas (../shared/kafka-spec/messages/*.json, Apache Kafka's own, Apache-2.0)
-are the authority for every field, type, version range, nullability and tag.
+The schemas (spec/messages/*.json, Apache Kafka's own, Apache-2.0) are the
+authority for every field, type, version range, nullability and tag.
 Generating the codec from them, rather than writing eleven APIs by hand, is what
 keeps every version of every message right; the checked-in output is ordinary
 Rust that can be read and reviewed.
@@ -20,7 +20,7 @@ import filecmp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
-DEFAULT_SCHEMAS = os.path.normpath(os.path.join(ROOT, "..", "shared", "kafka-spec", "messages"))
+DEFAULT_SCHEMAS = os.path.join(ROOT, "spec", "messages")
 DEFAULT_OUT = os.path.join(ROOT, "kafka-producer-proto", "src", "wire", "messages")
 
 # The APIs the producer speaks, in file order: (file stem, schema base name).
@@ -41,6 +41,33 @@ APIS = [
 # Versions we leave out on purpose, per API: Produce v0-v2 carry message sets
 # of magic 0/1, which predate record batches (and idempotence).
 MIN_VERSION_OVERRIDE = {"Produce": 3}
+
+# The highest version a client may negotiate, where it is below what the
+# codec implements: AddPartitionsToTxn v4+ is the broker-to-broker form
+# (KIP-890: a batch of transactions with VerifyOnly); Kafka's own client
+# stops at v3. The codec still encodes and decodes every version.
+CLIENT_MAX_VERSION = {"AddPartitionsToTxn": 3}
+
+# Every schema key this generator understands. Anything else fails the run:
+# a new marker (as `latestVersionUnstable` once was) must be read and
+# handled, not silently ignored.
+KNOWN_SCHEMA_KEYS = {
+    "apiKey", "type", "listeners", "name", "validVersions", "deprecatedVersions",
+    "flexibleVersions", "latestVersionUnstable", "fields", "commonStructs",
+}
+KNOWN_FIELD_KEYS = {
+    "name", "type", "versions", "about", "nullableVersions", "taggedVersions", "tag",
+    "ignorable", "default", "entityType", "mapKey", "flexibleVersions", "fields",
+    # Whether Kafka's Java code copies a bytes field: no wire meaning.
+    "zeroCopy",
+}
+KNOWN_COMMON_STRUCT_KEYS = {"name", "versions", "fields"}
+
+
+def check_keys(where, js, known):
+    unknown = sorted(set(js) - known)
+    if unknown:
+        raise SystemExit(f"{where}: schema keys this generator does not know: {unknown}")
 
 PRIMS = {
     "bool": "bool",
@@ -117,6 +144,7 @@ def escape_doc(text):
 
 class Field:
     def __init__(self, js, msg):
+        check_keys(f"{msg.name}.{js.get('name')}", js, KNOWN_FIELD_KEYS)
         self.name = js["name"]
         self.rust = snake(self.name)
         self.type = js["type"]
@@ -208,27 +236,48 @@ class Struct:
         self.name = name
         self.about = about
         self.msg = msg
-        self.fields = [Field(f, msg) for f in fields_js]
+        # A field only versions outside the generated range have (InitProducerId
+        # v6's two-phase-commit fields while v6 is unstable) is left out: no
+        # version this codec speaks could carry it.
+        self.fields = [Field(f, msg) for f in fields_js if msg.speaks(f)]
         msg.register(self)
 
     def has_float(self):
         return any(f.elem == "float64" or (f.struct and f.struct.has_float()) for f in self.fields)
 
 
+def stable_range(js, min_override=None, max_cap=None):
+    """The versions to generate: the schema's valid range, from `min_override`
+    up, without a version the schema marks unstable, and at most `max_cap`
+    (a response follows its request's cap: only request schemas carry the
+    unstable marker)."""
+    check_keys(js.get("name", "?"), js, KNOWN_SCHEMA_KEYS)
+    lo, hi = parse_versions(js["validVersions"])
+    if min_override is not None:
+        lo = max(lo, min_override)
+    unstable = js.get("latestVersionUnstable", False)
+    if unstable not in (True, False):
+        raise SystemExit(f"{js['name']}: latestVersionUnstable is {unstable!r}")
+    if unstable:
+        hi -= 1
+    if max_cap is not None:
+        hi = min(hi, max_cap)
+    if hi is None or hi < lo:
+        raise SystemExit(f"{js['name']}: no stable version to generate")
+    return lo, hi
+
+
 class Message:
-    def __init__(self, js, min_override=None):
+    def __init__(self, js, versions):
         self.name = js["name"]
         self.kind = js["type"]
         self.api_key = js.get("apiKey")
-        self.valid = parse_versions(js["validVersions"])
-        lo, hi = self.valid
-        if min_override is not None:
-            lo = max(lo, min_override)
-        self.lo, self.hi = lo, hi
+        self.lo, self.hi = versions
         self.flexible = parse_versions(js.get("flexibleVersions"))
         self.structs = {}
         self.common = {}
         for c in js.get("commonStructs", []):
+            check_keys(f"{self.name}.{c.get('name')}", c, KNOWN_COMMON_STRUCT_KEYS)
             self.common[c["name"]] = c
         self.top = Struct(self.name, js.get("about", ""), js["fields"], self)
         # Common structs are referenced by name from fields without "fields".
@@ -238,6 +287,11 @@ class Message:
         self.resolve(self.top)
         for s in list(self.structs.values()):
             self.resolve(s)
+
+    def speaks(self, field_js):
+        """Whether any generated version has this field."""
+        r = parse_versions(field_js.get("versions"))
+        return r is None or (r[0] <= self.hi and (r[1] is None or r[1] >= self.lo))
 
     def register(self, s):
         if s.name in self.structs:
@@ -625,7 +679,9 @@ class Gen:
         L.append("#[non_exhaustive]")
         L.append(f"pub struct {s.name} {{")
         for f in s.fields:
-            d = escape_doc(f.about) or f"The `{f.name}` field."
+            d = escape_doc(f.about).strip() or f"The `{f.name}` field."
+            if d[-1] not in ".!?":
+                d += "."
             vr = f.versions
             vtxt = f"{vr[0]}+" if vr[1] is None else f"{vr[0]}-{vr[1]}"
             extra = f" Versions {vtxt}."
@@ -738,13 +794,20 @@ def message_impl(msg, kind_enum, body):
 
 def generate(schema_dir, out_dir):
     files = {}
-    rel = "shared/kafka-spec/messages"
+    rel = "spec/messages"
     mod_lines = []
     api_rows = []
     tests = []
     for stem, base in APIS:
-        req = Message(load(os.path.join(schema_dir, base + "Request.json")), MIN_VERSION_OVERRIDE.get(base))
-        resp = Message(load(os.path.join(schema_dir, base + "Response.json")), MIN_VERSION_OVERRIDE.get(base))
+        req_js = load(os.path.join(schema_dir, base + "Request.json"))
+        resp_js = load(os.path.join(schema_dir, base + "Response.json"))
+        req_range = stable_range(req_js, MIN_VERSION_OVERRIDE.get(base))
+        resp_range = stable_range(resp_js, MIN_VERSION_OVERRIDE.get(base), req_range[1])
+        if resp_range != req_range:
+            raise SystemExit(f"{base}: request versions {req_range}, response versions {resp_range}")
+        req = Message(req_js, req_range)
+        resp = Message(resp_js, resp_range)
+        client_hi = min(req.hi, CLIENT_MAX_VERSION.get(base, req.hi))
         clash = set(req.structs) & set(resp.structs)
         if clash:
             raise SystemExit(f"{base}: struct names used by both request and response: {clash}")
@@ -763,12 +826,14 @@ def generate(schema_dir, out_dir):
         files[stem + ".rs"] = "\n".join(L) + "\n"
         mod_lines.append(f"pub mod {stem};")
         mod_lines.append(f"pub use {stem}::{{{req.name}, {resp.name}}};")
-        api_rows.append((base, req.api_key, req.lo, req.hi, req.flexible[0] if req.flexible else None, req.name, resp.name))
+        api_rows.append((base, req.api_key, req.lo, req.hi, req.flexible[0] if req.flexible else None, req.name, resp.name, client_hi))
     # Headers.
-    hreq = Message(load(os.path.join(schema_dir, "RequestHeader.json")))
-    hresp = Message(load(os.path.join(schema_dir, "ResponseHeader.json")))
+    hreq_js = load(os.path.join(schema_dir, "RequestHeader.json"))
+    hresp_js = load(os.path.join(schema_dir, "ResponseHeader.json"))
+    hreq = Message(hreq_js, stable_range(hreq_js))
+    hresp = Message(hresp_js, stable_range(hresp_js))
     L = HEADER.format(schemas=rel).splitlines()
-    L += file_prelude("Request header v0-v2 and response header v0-v1.", False)
+    L += file_prelude(f"Request header v{hreq.lo}-v{hreq.hi} and response header v{hresp.lo}-v{hresp.hi}.", False)
     L += gen_message(hreq)[0]
     L += gen_message(hresp)[0]
     files["headers.rs"] = "\n".join(L) + "\n"
@@ -779,7 +844,9 @@ def generate(schema_dir, out_dir):
     M += [
         "//! The producer's messages, one file per API, each with its request and",
         "//! response types. Every type encodes and decodes every version that its",
-        "//! schema lists as valid (Produce from v3: v0-v2 predate record batches).",
+        "//! schema lists as valid, except Produce v0-v2 (they predate record",
+        "//! batches) and a version the schema marks unstable (`latestVersionUnstable`:",
+        "//! a broker advertises it only when told to, and its layout may still change).",
         "",
         *mod_lines,
         "",
@@ -793,7 +860,7 @@ def generate(schema_dir, out_dir):
         "#[non_exhaustive]",
         "pub enum ApiKey {",
     ]
-    for base, key, lo, hi, fl, rq, rs in api_rows:
+    for base, key, lo, hi, fl, rq, rs, _ in api_rows:
         M.append(f"    /// {base} (API key {key}).")
         M.append(f"    {base} = {key},")
     M += [
@@ -839,6 +906,20 @@ def generate(schema_dir, out_dir):
         "        }",
         "    }",
         "",
+        "    /// The lowest and highest versions a client may negotiate: the codec's",
+        "    /// range, capped where Kafka's own client stops (AddPartitionsToTxn v4+ is",
+        "    /// the broker-to-broker form). What a producer speaks is this range",
+        "    /// meeting the broker's; conditions the broker's range does not show",
+        "    /// (transactions v2, topic ids) are the producer's to apply.",
+        "    pub fn client_versions(self) -> (i16, i16) {",
+        "        match self {",
+    ]
+    for base, key, lo, hi, fl, rq, rs, client_hi in api_rows:
+        M.append(f"            ApiKey::{base} => ({lo}, {client_hi}),")
+    M += [
+        "        }",
+        "    }",
+        "",
         "    /// The first flexible version (request header v2, response header v1).",
         "    pub fn first_flexible_version(self) -> i16 {",
         "        match self {",
@@ -867,7 +948,7 @@ def generate(schema_dir, out_dir):
         "        for seed in 1..=64u64 {",
         "            let mut rng = SampleRng::new(seed);",
     ]
-    for base, key, lo, hi, fl, rq, rs in api_rows:
+    for base, key, lo, hi, fl, rq, rs, _ in api_rows:
         M.append(f"            for version in {rq}::MIN_VERSION..={rq}::MAX_VERSION {{")
         M.append(f"                round_trip(&{rq}::sample(&mut rng, version), version);")
         M.append(f"                round_trip(&{rs}::sample(&mut rng, version), version);")
@@ -882,7 +963,7 @@ def generate(schema_dir, out_dir):
         "    fn headers_round_trip_in_every_version() {",
         "        for seed in 1..=64u64 {",
         "            let mut rng = SampleRng::new(seed);",
-        "            for version in 0..=2 {",
+        "            for version in RequestHeader::MIN_VERSION..=RequestHeader::MAX_VERSION {",
         "                let h = RequestHeader::sample(&mut rng, version);",
         "                let mut buf = bytes::BytesMut::new();",
         "                h.encode(&mut buf, version).unwrap();",
@@ -890,7 +971,7 @@ def generate(schema_dir, out_dir):
         "                assert_eq!(RequestHeader::decode(&mut r, version).unwrap(), h);",
         "                r.finish().unwrap();",
         "            }",
-        "            for version in 0..=1 {",
+        "            for version in ResponseHeader::MIN_VERSION..=ResponseHeader::MAX_VERSION {",
         "                let h = ResponseHeader::sample(&mut rng, version);",
         "                let mut buf = bytes::BytesMut::new();",
         "                h.encode(&mut buf, version).unwrap();",

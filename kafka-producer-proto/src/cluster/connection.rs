@@ -145,7 +145,9 @@ impl<T> Connection<T> {
                 .api_keys
                 .iter()
                 .find(|k| k.api_key == api.as_i16())
-                .and_then(|k| choose_version(api.versions(), (k.min_version, k.max_version)));
+                .and_then(|k| {
+                    choose_version(api.client_versions(), (k.min_version, k.max_version))
+                });
         }
         self.phase = Phase::Ready;
         for api in needed {

@@ -148,7 +148,9 @@ impl<T> Producer<T> {
     fn produce_transmit(&mut self, id: ConnectionId, now: Instant) -> Option<Transmit> {
         let conn = self.conns.get(&id)?;
         let node = conn.node;
-        let version = conn.version(ApiKey::Produce)?;
+        // Produce v13 names topics by id, which metadata does not keep yet:
+        // v12 (v11 for any producer that is not transactional) until then.
+        let version = conn.version(ApiKey::Produce)?.min(12);
         let idempotent = self.config.enable_idempotence();
         let rules = Drain {
             linger: self.config.linger(),

@@ -119,7 +119,8 @@ impl SimCluster {
             topics: BTreeMap::new(),
             injected: BTreeMap::new(),
             auto_create_partitions: None,
-            max_produce_version: ProduceRequest::MAX_VERSION,
+            // Until the simulated brokers know topic ids (Produce v13).
+            max_produce_version: 12,
             max_log_records: 1 << 20,
             answer_acks0: false,
             throttle_ms: 0,
