@@ -142,6 +142,19 @@ func clientOptions(a args) ([]kgo.Opt, error) {
 	if a.transactionalID != "" {
 		opts = append(opts, kgo.TransactionalID(a.transactionalID))
 	}
+	// FRANZ_GO_LOG=debug|info|warn|error logs the client to stderr; off by
+	// default so that logging costs nothing in the measured run.
+	if lvl := os.Getenv("FRANZ_GO_LOG"); lvl != "" {
+		levels := map[string]kgo.LogLevel{
+			"debug": kgo.LogLevelDebug, "info": kgo.LogLevelInfo,
+			"warn": kgo.LogLevelWarn, "error": kgo.LogLevelError,
+		}
+		level, ok := levels[lvl]
+		if !ok {
+			return nil, fmt.Errorf("FRANZ_GO_LOG must be debug, info, warn or error, not %q", lvl)
+		}
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, level, nil)))
+	}
 	return opts, nil
 }
 
