@@ -86,7 +86,16 @@ public final class JavaProducer {
         com.sun.management.OperatingSystemMXBean os =
             (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
 
-        try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(p)) {
+        KafkaProducer<byte[], byte[]> created;
+        try {
+            created = new KafkaProducer<>(p);
+        } catch (KafkaException e) {
+            // Bad settings, such as acks=1 with idempotence on.
+            System.err.println("java-producer: cannot create the producer: " + e.getMessage()
+                + (e.getCause() != null ? ": " + e.getCause().getMessage() : ""));
+            return 2;
+        }
+        try (KafkaProducer<byte[], byte[]> producer = created) {
             if (a.transactionalId != null) {
                 producer.initTransactions();
             }
