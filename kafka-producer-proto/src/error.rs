@@ -75,6 +75,15 @@ pub enum ProduceError {
     /// The producer is in its fatal state.
     #[error("producer is in its fatal state: {0}")]
     Fatal(FatalError),
+    /// The producer was stopped before the record was delivered
+    /// ([`crate::Producer::abort`]; a driver's `close` whose timeout ran
+    /// out).
+    #[error("the producer was closed before the record was delivered{}", if *possibly_written { " (it may be in the log: a send of it got no answer)" } else { "" })]
+    Aborted {
+        /// A send of the record's batch got no answer: the broker may have
+        /// written it.
+        possibly_written: bool,
+    },
 }
 
 impl ProduceError {
@@ -163,6 +172,20 @@ pub enum SendErrorKind {
         partition: i32,
         /// How many partitions the topic has.
         partitions: u32,
+    },
+    /// `buffer.memory` stayed full for `max.block.ms`: a driver that
+    /// waits for memory gave up ([`SendErrorKind::BufferFull`] is the
+    /// sans-IO producer's immediate answer).
+    #[error(
+        "buffer.memory still full after max.block.ms ({waited:?}): the record needs {needed} bytes, {available} are free"
+    )]
+    BufferTimeout {
+        /// The record's encoded size.
+        needed: usize,
+        /// Bytes free under `buffer.memory` when the wait ended.
+        available: usize,
+        /// How long the driver waited.
+        waited: Duration,
     },
     /// `close` was called.
     #[error("the producer is closed")]

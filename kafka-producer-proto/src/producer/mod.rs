@@ -7,6 +7,7 @@
 //! fate of batches (`outcome`), connections (`connections`) and deadlines
 //! (`housekeeping`).
 
+mod abort;
 mod connections;
 mod dispatch;
 mod drain;
@@ -354,7 +355,14 @@ impl<T> Producer<T> {
     /// is the last `now` seen while output is pending, so a driver that
     /// waits until then never sleeps on work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_wakeup()
+        // After a drain found nothing to send, `quiet_until` is what
+        // `next_due` said then, and stays true until an input changes
+        // something (which clears it): no need to walk every partition
+        // again, as drivers ask after each send.
+        match self.quiet_until {
+            Some(q) if self.events.is_empty() => (q != Instant::from_nanos(u64::MAX)).then_some(q),
+            _ => self.next_wakeup(),
+        }
     }
     // ---- Glue shared by the files of this module --------------------------
 

@@ -154,6 +154,35 @@ impl SimCluster {
             .map(|b| b.node)
     }
 
+    /// Makes broker `node` advertise `host:port` (in Metadata and leader
+    /// hints), for a cluster served on real sockets.
+    pub fn set_address(&mut self, node: i32, host: &str, port: u16) {
+        if let Some(b) = self.brokers.iter_mut().find(|b| b.node == node) {
+            b.host = String::from(host);
+            b.port = port;
+        }
+    }
+
+    /// Keeps at most about `keep` records per partition: a partition past
+    /// twice that loses its oldest (retention), so a long run against a
+    /// served cluster stays in bounded memory.
+    pub fn trim_logs(&mut self, keep: usize) {
+        let over: Vec<(String, usize, i64)> = self
+            .topics
+            .iter()
+            .flat_map(|(name, parts)| {
+                parts
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, p)| p.log.len() > keep.saturating_mul(2))
+                    .map(move |(i, p)| (name.clone(), i, p.log_start + (p.log.len() - keep) as i64))
+            })
+            .collect();
+        for (topic, partition, offset) in over {
+            self.truncate_log(&topic, partition, offset);
+        }
+    }
+
     /// Creates a topic whose partition leaders go round the brokers.
     pub fn create_topic(&mut self, name: &str, partitions: usize) {
         let n = self.brokers.len().max(1);

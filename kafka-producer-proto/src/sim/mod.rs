@@ -31,6 +31,8 @@ mod network;
 mod observed;
 mod producer_state;
 mod schedule;
+#[cfg(feature = "std")]
+mod server;
 
 pub use attempts::{Attempt, AttemptLog};
 pub use cluster::{SimBroker, SimCluster, StoredRecord, request_api};
@@ -41,3 +43,5 @@ pub use invariants::{CheckTally, Violation, check};
 pub use network::SimNet;
 pub use observed::{Observed, Sent};
 pub use schedule::{ClusterFault, Schedule};
+#[cfg(feature = "std")]
+pub use server::{SimServer, SimServerBuilder};
