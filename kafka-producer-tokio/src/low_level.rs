@@ -1,4 +1,5 @@
-//! A tokio driver that runs a [`Producer`] in one task.
+//! [`TokioDriver`]: the low-level layer, a [`Producer`] with any per-record
+//! value `T`, owned and driven by the task that awaits its methods.
 //!
 //! Everything happens in the task that awaits the driver's methods: there
 //! are no reader tasks and no channels, so the producer is owned outright
@@ -7,9 +8,9 @@
 //! it has bytes queued) and the producer's timer, then feeds what happened
 //! to the producer and drains its output, as the run-loop contract asks.
 //!
-//! The API is the one the repository's tests and tools have used so far;
-//! the async client API (`Producer::connect`, `send -> DeliveryFuture`)
-//! replaces it next.
+//! It is for tests and tools that need the producer itself at hand (its
+//! events with their ids, `producer_mut`, `kill_connections`); applications
+//! use [`crate::Producer`].
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::{Future, poll_fn};
@@ -25,7 +26,7 @@ use kafka_producer_proto::{
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-pub use kafka_producer_proto::{DriverStats, EpochClock};
+use kafka_producer_proto::{DriverStats, EpochClock};
 
 type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<TcpStream>>>>;
 

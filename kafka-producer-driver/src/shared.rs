@@ -1,0 +1,71 @@
+//! [`Shared`]: the [`Engine`] behind one lock, for a driver's handles and
+//! its I/O loop. The lock is only ever held inside a synchronous call
+//! (never across an `.await`), and wakers are woken after it is released.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use kafka_producer_proto::Config;
+
+use crate::delivery::{Completions, DeliveryFuture, DeliveryResult};
+use crate::engine::{Engine, Transport};
+use crate::slab::Ticket;
+
+/// The engine behind its lock.
+pub struct Shared<S> {
+    engine: Mutex<Engine<S>>,
+}
+
+impl<S: Transport> Shared<S> {
+    /// An engine for a new producer with this configuration.
+    pub fn new(config: Config) -> Arc<Shared<S>> {
+        Arc::new(Shared {
+            engine: Mutex::new(Engine::new(config)),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Engine<S>> {
+        // A panic while the lock was held leaves an engine whose state is
+        // still the producer's own: keep going rather than poison every
+        // handle.
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the engine under the lock, then wakes what it asked to
+    /// wake, outside the lock.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Engine<S>) -> R) -> R {
+        let (result, wakers) = {
+            let mut engine = self.lock();
+            let result = f(&mut engine);
+            let wakers = if engine.has_wakers() {
+                engine.take_wakers()
+            } else {
+                Vec::new()
+            };
+            (result, wakers)
+        };
+        for w in wakers {
+            w.wake();
+        }
+        result
+    }
+
+    /// The future for a ticket this engine gave out.
+    pub fn future(self: &Arc<Self>, ticket: Ticket) -> DeliveryFuture {
+        DeliveryFuture::new(Arc::clone(self) as Arc<dyn Completions>, ticket)
+    }
+}
+
+impl<S: Transport> Completions for Shared<S> {
+    fn poll_ticket(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<DeliveryResult> {
+        self.lock().poll_delivery(ticket, cx)
+    }
+
+    fn try_ticket(&self, ticket: Ticket) -> Option<DeliveryResult> {
+        self.lock().try_delivery(ticket)
+    }
+
+    fn detach(&self, ticket: Ticket) {
+        self.lock().detach(ticket);
+    }
+}
