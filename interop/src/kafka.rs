@@ -12,7 +12,7 @@
 //! within a few seconds, so no JVM outlives the run.
 //!
 //! Kafka has to be installed once with `scripts/kafka install` (Maven,
-//! about a minute on a fresh machine); without it, starting a cluster
+//! under a minute on a fresh machine); without it, starting a cluster
 //! panics with that command, so a test that needs Kafka fails and says how
 //! to get it rather than being skipped.
 
@@ -131,7 +131,7 @@ impl KafkaCluster {
             if stderr.contains("not installed") {
                 panic!(
                     "Apache Kafka is not installed, and this test needs it. \
-                     Run `scripts/kafka install` (Maven Central; about a minute), then rerun.\n{stderr}"
+                     Run `scripts/kafka install` (Maven Central; under a minute), then rerun.\n{stderr}"
                 );
             }
             panic!(
