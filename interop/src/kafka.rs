@@ -88,11 +88,15 @@ fn script() -> PathBuf {
 }
 
 fn try_run(args: &[&str]) -> std::io::Result<Output> {
-    Command::new(script()).args(args).stdin(Stdio::null()).output()
+    Command::new(script())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
 }
 
 fn run(args: &[&str]) -> Output {
-    try_run(args).unwrap_or_else(|e| panic!("cannot run {} {}: {e}", script().display(), args.join(" ")))
+    try_run(args)
+        .unwrap_or_else(|e| panic!("cannot run {} {}: {e}", script().display(), args.join(" ")))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -140,8 +144,12 @@ impl KafkaCluster {
                 out.status
             );
         }
-        KafkaCluster::parse(options, &text(&out.stdout))
-            .unwrap_or_else(|e| panic!("scripts/kafka start: {e}; it printed:\n{}{stderr}", text(&out.stdout)))
+        KafkaCluster::parse(options, &text(&out.stdout)).unwrap_or_else(|e| {
+            panic!(
+                "scripts/kafka start: {e}; it printed:\n{}{stderr}",
+                text(&out.stdout)
+            )
+        })
     }
 
     /// Reads the `KEY value` lines `scripts/kafka start` prints.
@@ -187,13 +195,24 @@ impl KafkaCluster {
                 Ok(())
             }
         };
-        want(options.sasl, cluster.sasl_plaintext.is_some(), "SASL_PLAINTEXT")?;
+        want(
+            options.sasl,
+            cluster.sasl_plaintext.is_some(),
+            "SASL_PLAINTEXT",
+        )?;
         want(options.ssl, cluster.ssl.is_some(), "SSL")?;
         want(options.ssl, cluster.ca.is_some(), "CA")?;
-        want(options.sasl && options.ssl, cluster.sasl_ssl.is_some(), "SASL_SSL")?;
+        want(
+            options.sasl && options.ssl,
+            cluster.sasl_ssl.is_some(),
+            "SASL_SSL",
+        )?;
         let listed = cluster.bootstrap.split(',').count();
         if listed != options.brokers as usize {
-            return Err(format!("BOOTSTRAP lists {listed} brokers, not {}", options.brokers));
+            return Err(format!(
+                "BOOTSTRAP lists {listed} brokers, not {}",
+                options.brokers
+            ));
         }
         Ok(cluster)
     }
@@ -314,7 +333,13 @@ impl KafkaCluster {
     /// # Panics
     ///
     /// When the broker refuses it (the message carries its error code).
-    pub fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16, configs: &[(&str, &str)]) {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &[(&str, &str)],
+    ) {
         let partitions = partitions.to_string();
         let rf = replication_factor.to_string();
         let configs: Vec<String> = configs.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -384,11 +409,27 @@ impl KafkaCluster {
         // topic, so everyone is allowed explicitly first; DENY wins over it.
         self.admin(
             "acls",
-            &["--add", "--allow-principal", "User:*", "--operation", "All", "--topic", topic],
+            &[
+                "--add",
+                "--allow-principal",
+                "User:*",
+                "--operation",
+                "All",
+                "--topic",
+                topic,
+            ],
         );
         self.admin(
             "acls",
-            &["--add", "--deny-principal", principal, "--operation", operation, "--topic", topic],
+            &[
+                "--add",
+                "--deny-principal",
+                principal,
+                "--operation",
+                operation,
+                "--topic",
+                topic,
+            ],
         );
     }
 
@@ -411,7 +452,10 @@ impl Drop for KafkaCluster {
         if panicking {
             let mut report = format!("\n---- Kafka logs ({dir}), the test failed ----\n");
             report.push_str(&self.logs());
-            let _ = writeln!(report, "---- end of Kafka logs; configs and logs kept in {dir} ----");
+            let _ = writeln!(
+                report,
+                "---- end of Kafka logs; configs and logs kept in {dir} ----"
+            );
             eprintln!("{report}");
         }
         let args: &[&str] = if panicking {
