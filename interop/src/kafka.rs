@@ -55,6 +55,10 @@ pub struct KafkaOptions {
     /// The StandardAuthorizer, allowing everything that no ACL denies; see
     /// [`KafkaCluster::deny`].
     pub authorizer: bool,
+    /// Lines added to every node's `server.properties`, for example
+    /// `("connections.max.reauth.ms", "5000")` (KIP-368 re-authentication,
+    /// off by default) or `("message.max.bytes", "2000000")`.
+    pub broker_configs: &'static [(&'static str, &'static str)],
 }
 
 impl Default for KafkaOptions {
@@ -64,6 +68,7 @@ impl Default for KafkaOptions {
             sasl: false,
             ssl: false,
             authorizer: false,
+            broker_configs: &[],
         }
     }
 }
@@ -119,6 +124,11 @@ impl KafkaCluster {
         );
         let brokers = options.brokers.to_string();
         let pid = std::process::id().to_string();
+        let configs: Vec<String> = options
+            .broker_configs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let mut args = vec!["start", "--brokers", &brokers, "--watch", &pid];
         for (on, flag) in [
             (options.sasl, "--sasl"),
@@ -128,6 +138,9 @@ impl KafkaCluster {
             if on {
                 args.push(flag);
             }
+        }
+        for config in &configs {
+            args.extend(["--config", config]);
         }
         let out = run(&args);
         let stderr = text(&out.stderr);
@@ -230,6 +243,7 @@ impl KafkaCluster {
                 sasl: true,
                 ssl: true,
                 authorizer: false,
+                broker_configs: &[],
             })
         })
     }
