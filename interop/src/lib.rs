@@ -1,4 +1,5 @@
-//! What the interop tests share: a fault-injecting proxy, a minimal client
+//! What the interop tests share: real Apache Kafka clusters on loopback
+//! ([`kafka::KafkaCluster`]), a fault-injecting proxy, a minimal client
 //! built from the wire codec alone, and a produce-and-read-back round trip
 //! through librdkafka's consumer.
 //!
@@ -8,5 +9,6 @@
 //! the `wire_roundtrip` example.
 
 pub mod fault_proxy;
+pub mod kafka;
 pub mod roundtrip;
 pub mod wire_client;
