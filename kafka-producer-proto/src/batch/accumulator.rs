@@ -21,6 +21,7 @@ use super::partition::Partition;
 use super::producer_batch::{Batch, PendingRecord};
 use crate::record::{Record, RecordId};
 use crate::time::Instant;
+use crate::wire::Uuid;
 use crate::wire::record_batch::BATCH_HEADER_SIZE;
 
 /// A record accepted before its topic's partitions were known.
@@ -38,6 +39,9 @@ pub(crate) struct Waiting<T> {
 #[derive(Debug)]
 pub(crate) struct Topic<T> {
     pub name: String,
+    /// The topic's id as metadata last gave it (Metadata v10+); the nil
+    /// uuid while unknown. Produce v13 names the topic by it.
+    pub id: Uuid,
     /// Empty until metadata names the topic's partitions.
     pub partitions: Vec<Partition<T>>,
     pub waiting: VecDeque<Waiting<T>>,
@@ -113,6 +117,7 @@ impl<T> Accumulator<T> {
         let i = self.topics.len() as u32;
         self.topics.push(Topic {
             name: String::from(name),
+            id: Uuid::default(),
             partitions: Vec::new(),
             waiting: VecDeque::new(),
             waiting_since: None,

@@ -16,6 +16,7 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 
+use super::ProduceTopics;
 use crate::batch::Batch;
 use crate::event::ConnectionId;
 use crate::time::Instant;
@@ -43,7 +44,11 @@ pub(crate) enum Purpose<T> {
     ApiVersions,
     Metadata,
     InitProducerId,
-    Produce { batches: Vec<Batch<T>> },
+    Produce {
+        batches: Vec<Batch<T>>,
+        /// How the request named its topics, to match the answer by.
+        topics: ProduceTopics,
+    },
 }
 
 /// A request waiting for its response.
@@ -177,7 +182,7 @@ impl<T> Connection<T> {
         self.in_flight
             .iter()
             .map(|f| match &f.purpose {
-                Purpose::Produce { batches } => batches.iter().map(|b| b.records.len()).sum(),
+                Purpose::Produce { batches, .. } => batches.iter().map(|b| b.records.len()).sum(),
                 _ => 0,
             })
             .sum()

@@ -61,6 +61,9 @@ pub(crate) struct Applied {
     pub unusable: Vec<(u32, KafkaCode)>,
     /// Topics that became known.
     pub discovered: Vec<u32>,
+    /// The broker asked the client to start again from its bootstrap
+    /// servers (Metadata v13's top-level REBOOTSTRAP_REQUIRED, KIP-1102).
+    pub rebootstrap: bool,
 }
 
 impl Metadata {
@@ -138,10 +141,24 @@ impl Metadata {
         acc: &mut Accumulator<T>,
         now: Instant,
     ) -> Applied {
+        let mut applied = Applied::default();
+        // Metadata v13's top-level code: nothing else in such an answer is
+        // to be believed.
+        match KafkaCode::from_i16(response.error_code) {
+            KafkaCode::None => {}
+            KafkaCode::RebootstrapRequired => {
+                self.failed(now);
+                applied.rebootstrap = true;
+                return applied;
+            }
+            _ => {
+                self.failed(now);
+                return applied;
+            }
+        }
         self.in_flight = None;
         self.last_refresh = Some(now);
         self.wanted = false;
-        let mut applied = Applied::default();
         for b in &response.brokers {
             let Ok(port) = u16::try_from(b.port) else {
                 continue;
@@ -187,6 +204,16 @@ impl Metadata {
                 continue;
             }
             let was_known = topic.is_known();
+            if !t.topic_id.is_nil() && !topic.id.is_nil() && t.topic_id != topic.id {
+                // Deleted and created again under the same name: the new
+                // topic's leader epochs start afresh, so the old ones must
+                // not make its leaders look stale (the Java client does the
+                // same).
+                for p in topic.partitions.iter_mut() {
+                    p.leader_epoch = -1;
+                }
+            }
+            topic.id = t.topic_id;
             topic.ensure_partitions(count);
             for p in &t.partitions {
                 let Some(part) = usize::try_from(p.partition_index)

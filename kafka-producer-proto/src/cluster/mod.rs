@@ -8,6 +8,8 @@
 
 mod connection;
 mod metadata;
+mod produce_topics;
 
 pub(crate) use connection::{Connection, InFlight, Phase, Purpose};
 pub(crate) use metadata::{Metadata, invalidates_metadata};
+pub(crate) use produce_topics::{ProduceTopics, produce_version};

@@ -71,7 +71,7 @@ impl<T> Producer<T> {
         };
         for request in conn.in_flight {
             match request.purpose {
-                Purpose::Produce { batches } => {
+                Purpose::Produce { batches, .. } => {
                     for mut batch in batches {
                         self.acc.finish_in_flight(&batch);
                         // No answer came: the broker may have written it.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::{CloseCause, Producer};
 use crate::batch::Batch;
-use crate::cluster::{InFlight, Phase, Purpose};
+use crate::cluster::{InFlight, Phase, ProduceTopics, Purpose};
 use crate::error::{FatalError, ProduceError, SendErrorKind};
 use crate::event::{ConnectionId, Event};
 use crate::idempotence::{INIT_RETRY, IdInput, written_despite};
@@ -57,11 +57,12 @@ impl<T> Producer<T> {
                     }
                 }
             }
-            Purpose::Produce { batches } => {
+            Purpose::Produce { batches, topics } => {
                 match decode_response::<ProduceResponse>(frame, request.version) {
                     Ok((_, response)) => {
                         self.metrics.request_completed(latency);
-                        self.on_produce(id, request.version, batches, response, now);
+                        let sent = (request.version, &topics);
+                        self.on_produce(id, sent, batches, response, now);
                     }
                     Err(_) => {
                         for mut b in batches {
@@ -126,7 +127,7 @@ impl<T> Producer<T> {
     fn on_produce(
         &mut self,
         id: ConnectionId,
-        version: i16,
+        (version, topics): (i16, &ProduceTopics),
         batches: Vec<Batch<T>>,
         response: ProduceResponse,
         now: Instant,
@@ -143,12 +144,8 @@ impl<T> Producer<T> {
         for mut batch in batches {
             self.acc.finish_in_flight(&batch);
             let name = &self.acc.topics[batch.topic as usize].name;
-            let answer: Option<&PartitionProduceResponse> = response
-                .responses
-                .iter()
-                .filter(|t| t.name == *name)
-                .flat_map(|t| t.partition_responses.iter())
-                .find(|p| p.index == batch.partition);
+            let answer: Option<&PartitionProduceResponse> =
+                topics.answer(&response, version, batch.topic, name, batch.partition);
             let Some(answer) = answer else {
                 // The broker skipped a partition we sent: treat it as lost.
                 batch.maybe_written = true;

@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::Producer;
 use crate::batch::{Drain, Drained};
-use crate::cluster::{Metadata, Phase, Purpose};
+use crate::cluster::{Metadata, Phase, ProduceTopics, Purpose, produce_version};
 use crate::config::Acks;
 use crate::error::ProduceError;
 use crate::event::{ConnectionId, Transmit};
@@ -148,9 +148,7 @@ impl<T> Producer<T> {
     fn produce_transmit(&mut self, id: ConnectionId, now: Instant) -> Option<Transmit> {
         let conn = self.conns.get(&id)?;
         let node = conn.node;
-        // Produce v13 names topics by id, which metadata does not keep yet:
-        // v12 (v11 for any producer that is not transactional) until then.
-        let version = conn.version(ApiKey::Produce)?.min(12);
+        let negotiated = conn.version(ApiKey::Produce)?;
         let idempotent = self.config.enable_idempotence();
         let rules = Drain {
             linger: self.config.linger(),
@@ -166,6 +164,9 @@ impl<T> Producer<T> {
             return None;
         }
         let acks = self.config.acks();
+        let ids = batches.iter().map(|b| self.acc.topics[b.topic as usize].id);
+        let version = produce_version(negotiated, ids);
+        let mut topics = ProduceTopics::default();
         let mut topic_data: Vec<TopicProduceData> = Vec::new();
         let mut records = 0u64;
         for b in batches.iter_mut() {
@@ -178,18 +179,18 @@ impl<T> Producer<T> {
                 _ => b.encoded(),
             };
             self.metrics.batch_sent(bytes.len());
-            let name = &self.acc.topics[b.topic as usize].name;
+            let topic = &self.acc.topics[b.topic as usize];
             let data = PartitionProduceData::default()
                 .with_index(b.partition)
                 .with_records(Some(bytes));
-            match topic_data.last_mut() {
-                Some(td) if td.name == *name => td.partition_data.push(data),
-                _ => topic_data.push(
-                    TopicProduceData::default()
-                        .with_name(name.clone())
-                        .with_partition_data(alloc::vec![data]),
-                ),
-            }
+            topics.push(
+                &mut topic_data,
+                version,
+                b.topic,
+                &topic.name,
+                topic.id,
+                data,
+            );
         }
         let request = ProduceRequest::default()
             .with_acks(acks.as_i16())
@@ -244,7 +245,7 @@ impl<T> Producer<T> {
                         version,
                         now,
                         timeout,
-                        Purpose::Produce { batches },
+                        Purpose::Produce { batches, topics },
                     );
                 }
                 Some(Transmit { conn: id, data })

@@ -14,7 +14,7 @@ use crate::time::Instant;
 use crate::wire::header::decode_request_header;
 use crate::wire::messages::{ApiKey, ProduceRequest};
 use crate::wire::record_batch::RecordBatch;
-use crate::wire::{FrameDecoder, Message};
+use crate::wire::{FrameDecoder, Message, Uuid};
 
 /// One batch as it left the producer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +23,13 @@ pub struct Attempt {
     pub at: Instant,
     /// The connection it went out on.
     pub conn: ConnectionId,
-    /// Its topic.
+    /// The Produce version of the request holding it.
+    pub version: i16,
+    /// Its topic's name, as the request named it (empty from Produce v13,
+    /// which names topics by id only).
     pub topic: String,
+    /// Its topic's id, as the request named it (nil below Produce v13).
+    pub topic_id: Uuid,
     /// Its partition.
     pub partition: i32,
     /// Its first record's value: with unique values, the batch's identity
@@ -87,7 +92,9 @@ impl AttemptLog {
                         self.batches.push(Attempt {
                             at,
                             conn,
+                            version: header.request_api_version,
                             topic: t.name.clone(),
+                            topic_id: t.topic_id,
                             partition: p.index,
                             first_value: b.records.first().and_then(|r| r.value.clone()),
                             records: b.records.len(),

@@ -5,8 +5,10 @@
 //! It keeps, per partition, a leader (with a leader epoch) and a log of the
 //! records appended, and answers ApiVersions, Metadata and Produce as a
 //! broker would: a Produce for a partition this node does not lead gets
-//! NOT_LEADER_OR_FOLLOWER, an unknown topic UNKNOWN_TOPIC_OR_PARTITION, a
-//! batch that does not decode CORRUPT_MESSAGE. Errors can be injected per
+//! NOT_LEADER_OR_FOLLOWER, an unknown topic UNKNOWN_TOPIC_OR_PARTITION (by
+//! name) or UNKNOWN_TOPIC_ID (by id, Produce v13), a batch that does not
+//! decode CORRUPT_MESSAGE. Every topic has an id, new each time it is
+//! created. Errors can be injected per
 //! API, in order, as librdkafka's mock cluster does.
 
 use alloc::collections::{BTreeMap, VecDeque};
@@ -16,6 +18,7 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
 use super::producer_state::{Judgement, ProducerEntry, judge, remember};
+use super::topic_ids::TopicIds;
 use crate::kafka_code::KafkaCode;
 use crate::wire::header::{decode_request_header, encode_response};
 use crate::wire::messages::api_versions::ApiVersion;
@@ -30,7 +33,7 @@ use crate::wire::messages::{
     MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse,
 };
 use crate::wire::record_batch::{RecordBatch, RecordHeader};
-use crate::wire::{Message, Reader};
+use crate::wire::{Message, Reader, Uuid};
 
 /// A record as the simulated log stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +82,10 @@ pub struct SimBroker {
 pub struct SimCluster {
     brokers: Vec<SimBroker>,
     topics: BTreeMap<String, Vec<Partition>>,
+    topic_ids: TopicIds,
+    /// Metadata names each topic's id (a broker without ids answers the
+    /// nil uuid, and the producer stays below Produce v13).
+    pub topic_ids_in_metadata: bool,
     injected: BTreeMap<i16, VecDeque<KafkaCode>>,
     /// Topics named in Metadata requests are created (with this many
     /// partitions) when they do not exist and the request allows it.
@@ -117,10 +124,11 @@ impl SimCluster {
                 })
                 .collect(),
             topics: BTreeMap::new(),
+            topic_ids: TopicIds::default(),
+            topic_ids_in_metadata: true,
             injected: BTreeMap::new(),
             auto_create_partitions: None,
-            // Until the simulated brokers know topic ids (Produce v13).
-            max_produce_version: 12,
+            max_produce_version: ProduceRequest::MAX_VERSION,
             max_log_records: 1 << 20,
             answer_acks0: false,
             throttle_ms: 0,
@@ -196,6 +204,18 @@ impl SimCluster {
             })
             .collect();
         self.topics.insert(String::from(name), parts);
+        self.topic_ids.assign(name);
+    }
+
+    /// Deletes a topic, its logs and its id. Created again, it has a new id.
+    pub fn delete_topic(&mut self, name: &str) {
+        self.topics.remove(name);
+        self.topic_ids.remove(name);
+    }
+
+    /// A topic's id, if it exists.
+    pub fn topic_id(&self, name: &str) -> Option<Uuid> {
+        self.topic_ids.id_of(name)
     }
 
     /// Moves a partition's leadership, bumping its leader epoch.
@@ -274,7 +294,7 @@ impl SimCluster {
             }
             ApiKey::Metadata => {
                 let request = MetadataRequest::decode(&mut body, version).ok()?;
-                let response = self.metadata(&request);
+                let response = self.metadata(version, &request);
                 encode_response(&mut out, correlation_id, version, &response).ok()?;
             }
             ApiKey::Produce => {
@@ -422,7 +442,7 @@ impl SimCluster {
             .with_api_keys(keys)
     }
 
-    fn metadata(&mut self, request: &MetadataRequest) -> MetadataResponse {
+    fn metadata(&mut self, version: i16, request: &MetadataRequest) -> MetadataResponse {
         let injected = self.take_injected(ApiKey::Metadata);
         let brokers = self
             .brokers
@@ -454,6 +474,10 @@ impl SimCluster {
                     .with_name(Some(name))
                     .with_error_code(KafkaCode::UnknownTopicOrPartition.code()),
                 (None, Some(parts)) => MetadataResponseTopic::default()
+                    .with_topic_id(match self.topic_ids.id_of(&name) {
+                        Some(id) if self.topic_ids_in_metadata && version >= 10 => id,
+                        _ => Uuid::NIL,
+                    })
                     .with_name(Some(name))
                     .with_partitions(
                         parts
@@ -519,6 +543,24 @@ impl SimCluster {
         let mut hinted: Vec<i32> = Vec::new();
         let mut responses = Vec::new();
         for t in &request.topic_data {
+            // v13 names the topic by id only.
+            let name = if version >= 13 {
+                self.topic_ids.name_of(t.topic_id).map(String::from)
+            } else {
+                Some(t.name.clone())
+            };
+            let unknown = if version >= 13 {
+                KafkaCode::UnknownTopicId
+            } else {
+                KafkaCode::UnknownTopicOrPartition
+            };
+            // A broker says UNKNOWN_TOPIC_ID only to a request by id.
+            let injected = match injected {
+                Some(KafkaCode::UnknownTopicId) if version < 13 => {
+                    Some(KafkaCode::UnknownTopicOrPartition)
+                }
+                other => other,
+            };
             let mut partitions = Vec::new();
             for pd in &t.partition_data {
                 let mut answer = PartitionProduceResponse::default()
@@ -526,8 +568,8 @@ impl SimCluster {
                     .with_base_offset(-1);
                 let code = match (
                     injected,
-                    self.topics
-                        .get_mut(&t.name)
+                    name.as_ref()
+                        .and_then(|n| self.topics.get_mut(n))
                         .and_then(|ps| usize::try_from(pd.index).ok().and_then(|i| ps.get_mut(i))),
                 ) {
                     (Some(code), Some(p))
@@ -563,7 +605,7 @@ impl SimCluster {
                         KafkaCode::NotLeaderOrFollower
                     }
                     (Some(code), _) => code,
-                    (None, None) => KafkaCode::UnknownTopicOrPartition,
+                    (None, None) => unknown,
                     (None, Some(p)) if p.leader != node => {
                         if self.leader_hints && version >= 10 {
                             answer = answer.with_current_leader(
@@ -598,6 +640,7 @@ impl SimCluster {
             responses.push(
                 TopicProduceResponse::default()
                     .with_name(t.name.clone())
+                    .with_topic_id(t.topic_id)
                     .with_partition_responses(partitions),
             );
         }

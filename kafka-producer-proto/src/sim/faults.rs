@@ -210,6 +210,9 @@ pub fn error_codes(api: ApiKey) -> &'static [KafkaCode] {
             UnknownProducerId,
             InvalidRecord,
             ProducerFenced,
+            // Only to a request by id (v13); the cluster answers a request
+            // by name UNKNOWN_TOPIC_OR_PARTITION instead.
+            UnknownTopicId,
         ],
         ApiKey::Metadata => &[
             UnknownServerError,

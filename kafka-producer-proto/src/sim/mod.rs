@@ -33,6 +33,7 @@ mod producer_state;
 mod schedule;
 #[cfg(feature = "std")]
 mod server;
+mod topic_ids;
 
 pub use attempts::{Attempt, AttemptLog};
 pub use cluster::{SimBroker, SimCluster, StoredRecord, request_api};

@@ -21,6 +21,17 @@ use super::codec_error::{DecodeError, EncodeError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Uuid(pub [u8; 16]);
 
+impl Uuid {
+    /// The all-zero uuid, which Kafka uses for "none" (a topic without an
+    /// id, an id not known).
+    pub const NIL: Uuid = Uuid([0; 16]);
+
+    /// Whether this is the all-zero uuid.
+    pub fn is_nil(&self) -> bool {
+        *self == Uuid::NIL
+    }
+}
+
 /// A tagged field that this codec does not know, kept as raw bytes so that a
 /// message re-encodes exactly as it was received.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
