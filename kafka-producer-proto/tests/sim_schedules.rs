@@ -222,3 +222,17 @@ fn only_the_leader_answers_out_of_order() {
             && r.faults.errors > 0
     });
 }
+
+/// After a rebootstrap (REBOOTSTRAP_REQUIRED) no partition had a leader,
+/// and a leaderless partition's -1 was taken for the first bootstrap
+/// server's id: the producer asked to be woken at once to connect there,
+/// forever (and would have sent the batches to it).
+#[test]
+fn a_partition_without_a_leader_is_not_the_first_bootstrap_servers() {
+    regression(37, |s, r| {
+        s.calm
+            && s.idempotence
+            && has(s, |f| matches!(f, ClusterFault::Outage { .. }))
+            && r.faults.errors > 0
+    });
+}

@@ -89,6 +89,9 @@ pub(crate) struct Connection<T> {
     versions: [Option<i16>; ApiKey::ALL.len()],
     /// No request goes out before this (broker throttling, KIP-219).
     pub throttled_until: Instant,
+    /// To a broker the producer forgot (a rebootstrap): it takes no new
+    /// request and closes once its requests in flight are answered.
+    pub retired: bool,
 }
 
 impl<T> Connection<T> {
@@ -112,6 +115,7 @@ impl<T> Connection<T> {
             forgotten_below: i32::MIN,
             versions: [None; ApiKey::ALL.len()],
             throttled_until: Instant::ZERO,
+            retired: false,
         }
     }
 
@@ -381,6 +385,54 @@ mod tests {
         // An answer to a forgotten one is skipped, not an error.
         c.receive(&answer(3, 9, &ProduceResponse::default()));
         assert!(c.next_response().unwrap().is_none());
+    }
+
+    #[test]
+    fn every_api_is_negotiated_at_the_highest_version_both_speak() {
+        use crate::wire::messages::api_versions::ApiVersion;
+        let mut c = conn();
+        // A broker claiming one version more than the codec of every API,
+        // one less, and exactly the client's maximum.
+        for shift in [1i16, -1, 0] {
+            let keys = ApiKey::ALL
+                .iter()
+                .map(|api| {
+                    let (min, max) = api.client_versions();
+                    ApiVersion::default()
+                        .with_api_key(api.as_i16())
+                        .with_min_version(min)
+                        .with_max_version((max + shift).max(min))
+                })
+                .collect();
+            let response = ApiVersionsResponse::default().with_api_keys(keys);
+            c.negotiated(&response, &ApiKey::ALL).unwrap();
+            for api in ApiKey::ALL {
+                let (min, max) = api.client_versions();
+                assert_eq!(
+                    c.version(api),
+                    Some(max.min((max + shift).max(min))),
+                    "{api:?} against max + {shift}"
+                );
+            }
+        }
+        // A broker-to-broker version is never chosen: AddPartitionsToTxn
+        // stops at v3 although the codec and the broker have v5.
+        let keys = alloc::vec![
+            ApiVersion::default()
+                .with_api_key(ApiKey::AddPartitionsToTxn.as_i16())
+                .with_min_version(0)
+                .with_max_version(ApiKey::AddPartitionsToTxn.versions().1)
+        ];
+        let response = ApiVersionsResponse::default().with_api_keys(keys);
+        c.negotiated(&response, &[]).unwrap();
+        assert_eq!(c.version(ApiKey::AddPartitionsToTxn), Some(3));
+        assert_eq!(c.version(ApiKey::Produce), None, "not claimed");
+        // A needed API the broker lacks is refused, with its range.
+        let response = ApiVersionsResponse::default();
+        assert_eq!(
+            c.negotiated(&response, &[ApiKey::Produce]),
+            Err((ApiKey::Produce, -1, -1))
+        );
     }
 
     #[test]

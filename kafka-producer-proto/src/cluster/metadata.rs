@@ -99,7 +99,11 @@ impl Metadata {
         if self.in_flight.is_some() {
             return None;
         }
-        let by_age = self.last_refresh.map(|t| t + self.max_age);
+        // Not before the backoff either: a refresh that came due by age and
+        // failed waits like any other.
+        let by_age = self
+            .last_refresh
+            .map(|t| (t + self.max_age).max(self.not_before));
         let wanted = (self.wanted || topics_missing).then_some(self.not_before);
         match (by_age, wanted) {
             (Some(a), Some(w)) => Some(a.min(w)),
@@ -414,6 +418,13 @@ mod tests {
             m.due_at(false),
             Some(now + Duration::from_millis(100)),
             "after a failure, after the backoff"
+        );
+        let later = now + Duration::from_secs(300);
+        m.failed(later);
+        assert_eq!(
+            m.due_at(false),
+            Some(later + Duration::from_millis(100)),
+            "a refresh due by age that failed waits for the backoff too"
         );
         m.in_flight = Some(ConnectionId(1));
         assert_eq!(m.due_at(true), None, "one at a time");

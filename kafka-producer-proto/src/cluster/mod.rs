@@ -9,6 +9,7 @@
 mod connection;
 mod metadata;
 mod produce_topics;
+mod rebootstrap;
 
 pub(crate) use connection::{Connection, InFlight, Phase, Purpose};
 pub(crate) use metadata::{Metadata, invalidates_metadata};

@@ -199,6 +199,9 @@ impl<T> Producer<T> {
     /// Takes in a Metadata response and places the records that waited for it.
     fn on_metadata(&mut self, response: &MetadataResponse, now: Instant) {
         let applied = self.meta.apply(response, &mut self.acc, now);
+        if applied.rebootstrap {
+            self.rebootstrap(now);
+        }
         self.acc.refresh_available();
         for (topic, code) in applied.unusable {
             let name = self.acc.topics[topic as usize].name.clone();

@@ -96,6 +96,7 @@ impl<T> Producer<T> {
                     .with_client_software_version(String::from(env!("CARGO_PKG_VERSION")));
                 return self.control_transmit(id, version, &request, Purpose::ApiVersions, now);
             }
+            Phase::Ready if conn.retired => return None,
             Phase::Ready => {}
         }
         if conn.requests_in_flight() >= max_in_flight || conn.throttled_until > now {
@@ -148,6 +149,11 @@ impl<T> Producer<T> {
     fn produce_transmit(&mut self, id: ConnectionId, now: Instant) -> Option<Transmit> {
         let conn = self.conns.get(&id)?;
         let node = conn.node;
+        if node < 0 {
+            // A bootstrap server leads no partition: its id is negative,
+            // and -1 is what a partition without a known leader has.
+            return None;
+        }
         let negotiated = conn.version(ApiKey::Produce)?;
         let idempotent = self.config.enable_idempotence();
         let rules = Drain {

@@ -34,6 +34,7 @@ impl<T> Producer<T> {
             self.fail_all_pending(failure);
         }
         self.expire_connections(now);
+        self.close_retired(now);
         self.expire_records(now);
         self.resolve_sequences();
         self.plan_connections(now);
@@ -127,7 +128,7 @@ impl<T> Producer<T> {
             return;
         }
         let missing = self.acc.topics.iter().any(|t| !t.waiting.is_empty());
-        if self.meta.due_at(missing).is_none_or(|due| due > now) || !self.conns.is_empty() {
+        if self.meta.due_at(missing).is_none_or(|due| due > now) || self.has_live_connection() {
             return;
         }
         let candidate = self
@@ -185,7 +186,7 @@ impl<T> Producer<T> {
         let usable = self
             .conns
             .values()
-            .filter(|c| c.is_ready() && c.requests_in_flight() < max)
+            .filter(|c| c.is_ready() && !c.retired && c.requests_in_flight() < max)
             .map(|c| c.throttled_until.max(now))
             .min();
         // A fatal producer opens no connection (`plan_connections`), so
@@ -196,7 +197,7 @@ impl<T> Producer<T> {
             .due_at(missing)
             .filter(|_| !self.acc.topics.is_empty() && !fatal)
         {
-            if self.conns.is_empty() {
+            if !self.has_live_connection() {
                 // A connection must be opened first, once a broker's
                 // reconnect backoff allows.
                 let connectable = self.meta.brokers.values().map(|b| b.reconnect_at).min();
@@ -216,6 +217,11 @@ impl<T> Producer<T> {
             for p in &t.partitions {
                 let Some(b) = p.queue.front() else { continue };
                 consider(b.deadline);
+                if p.leader < 0 {
+                    // No leader known (-1 is not the first bootstrap
+                    // server): metadata, not time, brings one.
+                    continue;
+                }
                 let ready_at = if b.sealed || self.flushing {
                     b.created
                 } else {

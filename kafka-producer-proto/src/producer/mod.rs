@@ -13,7 +13,9 @@ mod dispatch;
 mod drain;
 mod housekeeping;
 mod idempotent;
+mod negotiated;
 mod outcome;
+mod rebootstrap;
 
 use alloc::collections::{BTreeMap, VecDeque};
 use bytes::BytesMut;

@@ -92,6 +92,9 @@ pub struct SimCluster {
     pub auto_create_partitions: Option<usize>,
     /// The highest Produce version the brokers claim.
     pub max_produce_version: i16,
+    /// The highest version the brokers claim per API key, where lower than
+    /// the codec's ([`SimCluster::cap_version`]).
+    version_caps: BTreeMap<i16, i16>,
     /// Records each partition's log may hold before Produce answers
     /// KAFKA_STORAGE_ERROR; bounds memory under fuzzing.
     pub max_log_records: usize,
@@ -129,6 +132,7 @@ impl SimCluster {
             injected: BTreeMap::new(),
             auto_create_partitions: None,
             max_produce_version: ProduceRequest::MAX_VERSION,
+            version_caps: BTreeMap::new(),
             max_log_records: 1 << 20,
             answer_acks0: false,
             throttle_ms: 0,
@@ -230,6 +234,13 @@ impl SimCluster {
         }
     }
 
+    /// The brokers claim `api` only up to version `max`, as an older
+    /// broker would (a `max` below the codec's minimum removes the API
+    /// from what they claim).
+    pub fn cap_version(&mut self, api: ApiKey, max: i16) {
+        self.version_caps.insert(api.as_i16(), max);
+    }
+
     /// The next requests of `api` fail with these codes, one each, in order
     /// (every partition of a Produce request gets the code).
     pub fn inject(&mut self, api: ApiKey, errors: &[KafkaCode]) {
@@ -275,10 +286,22 @@ impl SimCluster {
         let api = ApiKey::from_i16(header.request_api_key)?;
         let version = header.request_api_version;
         let correlation_id = header.correlation_id;
+        // A request in a version the brokers do not claim is not understood
+        // (ApiVersions has its own answer for that).
+        if api != ApiKey::ApiVersions
+            && self
+                .claimed(api)
+                .is_none_or(|(min, max)| version < min || version > max)
+        {
+            return None;
+        }
         let mut out = BytesMut::new();
         match api {
             ApiKey::ApiVersions => {
-                let supported = ApiVersionsRequest::decode(&mut body, version).is_ok();
+                let supported = self
+                    .claimed(ApiKey::ApiVersions)
+                    .is_some_and(|(min, max)| (min..=max).contains(&version))
+                    && ApiVersionsRequest::decode(&mut body, version).is_ok();
                 let mut response = self.api_versions(supported);
                 if let Some(code) = self.take_injected(ApiKey::ApiVersions) {
                     // Kafka lists its versions with UNSUPPORTED_VERSION
@@ -418,14 +441,23 @@ impl SimCluster {
             .and_then(VecDeque::pop_front)
     }
 
+    /// The versions of `api` the brokers claim, if any.
+    fn claimed(&self, api: ApiKey) -> Option<(i16, i16)> {
+        let (min, mut max) = api.versions();
+        if api == ApiKey::Produce {
+            max = max.min(self.max_produce_version);
+        }
+        if let Some(cap) = self.version_caps.get(&api.as_i16()) {
+            max = max.min(*cap);
+        }
+        (max >= min).then_some((min, max))
+    }
+
     fn api_versions(&mut self, supported: bool) -> ApiVersionsResponse {
         let keys = ApiKey::ALL
             .iter()
-            .map(|api| {
-                let (min, mut max) = api.versions();
-                if *api == ApiKey::Produce {
-                    max = max.min(self.max_produce_version);
-                }
+            .filter_map(|api| self.claimed(*api).map(|(min, max)| (api, min, max)))
+            .map(|(api, min, max)| {
                 ApiVersion::default()
                     .with_api_key(api.as_i16())
                     .with_min_version(min)
@@ -444,6 +476,13 @@ impl SimCluster {
 
     fn metadata(&mut self, version: i16, request: &MetadataRequest) -> MetadataResponse {
         let injected = self.take_injected(ApiKey::Metadata);
+        if injected == Some(KafkaCode::RebootstrapRequired) && version >= 13 {
+            // Metadata v13's top-level code (KIP-1102), and nothing else;
+            // an older version cannot carry it, and gets a plain answer.
+            let code = KafkaCode::RebootstrapRequired.code();
+            return MetadataResponse::default().with_error_code(code);
+        }
+        let injected = injected.filter(|c| *c != KafkaCode::RebootstrapRequired);
         let brokers = self
             .brokers
             .iter()

@@ -220,6 +220,8 @@ pub fn error_codes(api: ApiKey) -> &'static [KafkaCode] {
             LeaderNotAvailable,
             InvalidTopicException,
             TopicAuthorizationFailed,
+            // Top-level, v13+: start again from the bootstrap servers.
+            RebootstrapRequired,
         ],
         ApiKey::InitProducerId => &[
             UnknownServerError,
@@ -251,6 +253,7 @@ pub fn recoverable(code: KafkaCode) -> bool {
                 | DuplicateSequenceNumber
                 | UnknownProducerId
                 | UnsupportedVersion
+                | RebootstrapRequired
         )
 }
 
