@@ -1,0 +1,336 @@
+//! [`Producer`]: the cloneable blocking handle, and [`DeliveryHandle`].
+
+use std::future::Future;
+use std::io;
+use std::net::ToSocketAddrs;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use kafka_producer_driver::{CloseError, DeliveryFuture, DeliveryResult, Shared};
+use kafka_producer_proto::{Config, DriverStats, Metrics, Record, SendError, SendErrorKind};
+
+use crate::thread::{self as driver, Socket};
+
+/// Unparks the thread that waits.
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+thread_local! {
+    static WAKER: Waker = Waker::from(Arc::new(Unpark(thread::current())));
+}
+
+/// Polls `poll` on this thread until it is ready or `deadline` passes,
+/// parking in between.
+fn block_on<R>(
+    deadline: Option<Instant>,
+    mut poll: impl FnMut(&mut Context<'_>) -> Poll<R>,
+) -> Option<R> {
+    WAKER.with(|waker| {
+        let mut cx = Context::from_waker(waker);
+        loop {
+            if let Poll::Ready(r) = poll(&mut cx) {
+                return Some(r);
+            }
+            match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    thread::park_timeout(left);
+                }
+                None => thread::park(),
+            }
+        }
+    })
+}
+
+/// A Kafka producer on threads and blocking sockets: a cheap, cloneable
+/// handle (`Send` and `Sync`) to one producer and its driver thread. No
+/// async runtime anywhere.
+///
+/// ```
+/// use kafka_producer_blocking::{Config, Producer, Record};
+/// use kafka_producer_proto::sim::SimServer;
+///
+/// let server = SimServer::bind()?; // a simulated cluster on loopback
+/// let config = Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?;
+/// let producer = Producer::connect(config)?;
+///
+/// let handle = producer.send(Record::new("events").key("k").value("hello"))?;
+/// let delivered = handle.wait()?;
+/// assert_eq!(delivered.offset, Some(0));
+///
+/// producer.close(std::time::Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Producer {
+    handle: Arc<Handle>,
+}
+
+struct Handle {
+    shared: Arc<Shared<Socket>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.with(|e| e.close());
+    }
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("pending", &self.pending())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// Starts a producer: checks that some bootstrap server's name
+    /// resolves, and starts the driver thread. Connections open when the
+    /// first record needs them.
+    ///
+    /// ```
+    /// use kafka_producer_blocking::{Config, Producer};
+    /// let config = Config::builder().bootstrap_servers("nosuchhost.invalid:9092").build().unwrap();
+    /// let error = Producer::connect(config).unwrap_err();
+    /// assert!(error.to_string().contains("nosuchhost.invalid"));
+    /// ```
+    pub fn connect(config: Config) -> io::Result<Producer> {
+        let mut last = None;
+        let resolved = config.bootstrap_servers().iter().any(|(host, port)| {
+            match (host.as_str(), *port).to_socket_addrs() {
+                Ok(mut addrs) => {
+                    let found = addrs.next().is_some();
+                    if !found {
+                        last = Some(format!("{host}:{port}: no address"));
+                    }
+                    found
+                }
+                Err(e) => {
+                    last = Some(format!("{host}:{port}: {e}"));
+                    false
+                }
+            }
+        });
+        if !resolved {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "no bootstrap server resolves ({})",
+                    last.unwrap_or_else(|| "none given".into())
+                ),
+            ));
+        }
+        let shared = Shared::new(config);
+        let (tx, rx) = mpsc::channel();
+        let for_thread = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("kafka-producer".into())
+            .spawn(move || driver::run(for_thread, tx, rx))?;
+        Ok(Producer {
+            handle: Arc::new(Handle { shared }),
+        })
+    }
+
+    fn shared(&self) -> &Arc<Shared<Socket>> {
+        &self.handle.shared
+    }
+
+    /// Sends a record: returns as soon as the producer has accepted it,
+    /// with a [`DeliveryHandle`] to wait for its delivery.
+    ///
+    /// When `buffer.memory` is full it blocks, first come first served, up
+    /// to `max.block.ms` for deliveries to free memory, then fails with
+    /// [`SendErrorKind::BufferTimeout`]. Every refusal hands the record
+    /// back.
+    ///
+    /// ```
+    /// # use kafka_producer_blocking::{Config, Producer, Record};
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # let server = SimServer::bind()?;
+    /// # let producer = Producer::connect(Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?)?;
+    /// let handles: Vec<_> = (0..100)
+    ///     .map(|i| producer.send(Record::new("events").key(format!("k{i}"))))
+    ///     .collect::<Result<_, _>>()?;
+    /// for h in handles {
+    ///     h.wait()?;
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    // The error hands the record back, as the producer's does.
+    #[allow(clippy::result_large_err)]
+    pub fn send(&self, record: Record) -> Result<DeliveryHandle, SendError<()>> {
+        let shared = self.shared();
+        match shared.with(|e| e.try_send(record, None)) {
+            Ok(ticket) => Ok(DeliveryHandle(shared.future(ticket))),
+            Err(SendError {
+                kind: SendErrorKind::BufferFull { .. },
+                record,
+            }) => self.send_blocked(record),
+            Err(refused) => Err(refused),
+        }
+    }
+
+    /// Sends a record without blocking: when `buffer.memory` is full (or
+    /// other senders wait for it) it is refused at once with
+    /// [`SendErrorKind::BufferFull`] and handed back.
+    #[allow(clippy::result_large_err)]
+    pub fn try_send(&self, record: Record) -> Result<DeliveryHandle, SendError<()>> {
+        let ticket = self.shared().with(|e| e.try_send(record, None))?;
+        Ok(DeliveryHandle(self.shared().future(ticket)))
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn send_blocked(&self, record: Record) -> Result<DeliveryHandle, SendError<()>> {
+        let shared = self.shared();
+        let (id, max_block) = shared.with(|e| (e.wait_for_memory(), e.max_block()));
+        let started = Instant::now();
+        let deadline = started + max_block;
+        let mut record = Some(record);
+        let (mut needed, mut available) = (0, 0);
+        let outcome = block_on(Some(deadline), |cx| {
+            for _ in 0..2 {
+                let Some(r) = record.take() else {
+                    return Poll::Ready(Err(SendErrorKind::Closed));
+                };
+                let tried = shared.with(|e| match e.try_send(r, Some(id)) {
+                    Ok(ticket) => Ok(Ok(ticket)),
+                    Err(SendError {
+                        kind:
+                            SendErrorKind::BufferFull {
+                                needed: n,
+                                available: a,
+                            },
+                        record: r,
+                    }) => Err((r, n, a, e.poll_memory(id, cx))),
+                    Err(other) => Ok(Err(other)),
+                });
+                match tried {
+                    Ok(Ok(ticket)) => return Poll::Ready(Ok(ticket)),
+                    Ok(Err(refused)) => {
+                        record = Some(refused.record);
+                        return Poll::Ready(Err(refused.kind));
+                    }
+                    Err((r, n, a, wait)) => {
+                        record = Some(r);
+                        if n > 0 {
+                            (needed, available) = (n, a);
+                        }
+                        if wait.is_pending() {
+                            break;
+                        }
+                    }
+                }
+            }
+            Poll::Pending
+        });
+        let kind = match outcome {
+            Some(Ok(ticket)) => return Ok(DeliveryHandle(shared.future(ticket))),
+            Some(Err(kind)) => kind,
+            None => SendErrorKind::BufferTimeout {
+                needed,
+                available,
+                waited: started.elapsed(),
+            },
+        };
+        shared.with(|e| e.stop_waiting(id));
+        Err(SendError {
+            kind,
+            record: record.unwrap_or_else(|| Record::new("")),
+        })
+    }
+
+    /// Sends everything buffered now (without waiting for `linger.ms`) and
+    /// blocks until every record accepted before the call has its result.
+    pub fn flush(&self) {
+        let shared = self.shared();
+        let id = shared.with(|e| e.flush());
+        block_on(None, |cx| shared.with(|e| e.poll_flush(id, cx)));
+    }
+
+    /// Closes the producer: no new records; every pending record is
+    /// delivered, or fails at its delivery deadline. If `timeout` runs out
+    /// first, every record still pending fails with
+    /// [`ProduceError::Aborted`](kafka_producer_proto::ProduceError::Aborted)
+    /// (handed back through its [`DeliveryHandle`]).
+    pub fn close(&self, timeout: Duration) -> Result<(), CloseError> {
+        let shared = self.shared();
+        shared.with(|e| e.close());
+        let deadline = Instant::now() + timeout;
+        if block_on(Some(deadline), |cx| shared.with(|e| e.poll_closed(cx))).is_some() {
+            return Ok(());
+        }
+        let aborted = shared.with(|e| {
+            let pending = e.pending();
+            e.abort();
+            pending
+        });
+        block_on(None, |cx| shared.with(|e| e.poll_closed(cx)));
+        Err(CloseError::TimedOut { aborted, timeout })
+    }
+
+    /// Records accepted and without a result yet.
+    pub fn pending(&self) -> usize {
+        self.shared().with(|e| e.pending())
+    }
+
+    /// The producer's metrics, under Kafka's names.
+    pub fn metrics(&self) -> Metrics {
+        self.shared().with(|e| e.metrics())
+    }
+
+    /// What the driver did so far (connections, bytes, waits).
+    pub fn driver_stats(&self) -> DriverStats {
+        self.shared().with(|e| e.stats())
+    }
+}
+
+/// The way to one record's result.
+///
+/// Dropping it does not cancel the send: the record is still delivered or
+/// fails (a failure is then only counted in the metrics and logged).
+#[derive(Debug)]
+#[must_use = "a dropped DeliveryHandle still sends its record, but its failure goes unseen"]
+pub struct DeliveryHandle(DeliveryFuture);
+
+impl DeliveryHandle {
+    /// Blocks until the record is in the log, or will not be (the error
+    /// hands it back).
+    pub fn wait(mut self) -> DeliveryResult {
+        let fut = &mut self.0;
+        block_on(None, |cx| Pin::new(&mut *fut).poll(cx)).unwrap_or_else(|| unreachable!())
+    }
+
+    /// As [`DeliveryHandle::wait`], for at most `timeout`; `Err` gives the
+    /// handle back.
+    pub fn wait_timeout(mut self, timeout: Duration) -> Result<DeliveryResult, DeliveryHandle> {
+        let fut = &mut self.0;
+        match block_on(Some(Instant::now() + timeout), |cx| {
+            Pin::new(&mut *fut).poll(cx)
+        }) {
+            Some(result) => Ok(result),
+            None => Err(self),
+        }
+    }
+
+    /// The result if it is already there, without blocking.
+    pub fn try_result(&mut self) -> Option<DeliveryResult> {
+        self.0.try_result()
+    }
+}
