@@ -33,9 +33,11 @@
 //! `queue.buffering.max.kbytes=2097151`) so that they never throttle it.
 //! Everything else is each client's default.
 //!
-//! - **Ours:** [`TokioDriver`] on a current-thread tokio runtime in the
-//!   main thread: `send(record).await` N times, then `flush().await`,
-//!   counting `Delivered` and `Failed` events (taken every 1024 sends).
+//! - **Ours:** the async [`Producer`] of `kafka-producer-tokio` on a
+//!   current-thread tokio runtime in the main thread (its driver task runs
+//!   there too): `send(record).await` N times, dropping each
+//!   `DeliveryFuture`, then `flush().await`; failures are counted from the
+//!   producer's `record-error-total`.
 //! - **librdkafka:** `BaseProducer` with a `ProducerContext` whose delivery
 //!   callback counts successes and failures; `send` in a loop, answering
 //!   `QueueFull` with `poll(1 ms)` and serving callbacks with `poll(0)` every
@@ -89,8 +91,8 @@ use kafka_producer_proto::sim::{SimCluster, request_api};
 use kafka_producer_proto::wire::header::decode_request_header;
 use kafka_producer_proto::wire::messages::ProduceRequest;
 use kafka_producer_proto::wire::{ApiKey, BatchHeader, FrameDecoder, Message};
-use kafka_producer_proto::{Config, Event, Producer, Record};
-use kafka_producer_tokio::TokioDriver;
+use kafka_producer_proto::{Config, Event, Producer as SansIo, Record};
+use kafka_producer_tokio::Producer;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -426,34 +428,53 @@ impl Bench {
         let me = self.me;
         let window = Window::open();
         self.runtime.block_on(async move {
-            let mut driver = TokioDriver::<()>::from_config(config);
+            let producer = Producer::connect(config)
+                .await
+                .map_err(|e| format!("cannot start our producer: {e}"))?;
             let mut o = Outcome::default();
+            let mut accepted = 0u64;
             let body = async {
-                for i in 0..n {
+                for _ in 0..n {
                     let record = Record::new(topic).value(value.clone());
-                    if let Err(e) = driver.send(record).await {
-                        o.refused += 1;
-                        o.note_error(|| format!("send refused: {}", e.kind));
-                    }
-                    if i % EVENTS_EVERY == EVENTS_EVERY - 1 {
-                        tally_ours(&mut o, driver.take_events());
+                    match producer.send(record).await {
+                        // Fire and forget, as librdkafka's run counts in a
+                        // delivery callback: results are counted from the
+                        // producer's metrics once flushed.
+                        Ok(delivery) => {
+                            accepted += 1;
+                            drop(delivery);
+                        }
+                        Err(e) => {
+                            o.refused += 1;
+                            o.note_error(|| format!("send refused: {}", e.kind));
+                        }
                     }
                 }
-                driver.flush().await;
+                producer.flush().await;
             };
             let timed_out = tokio::time::timeout(RUN_LIMIT, body).await.is_err();
-            tally_ours(&mut o, driver.take_events());
-            o.pending = driver.producer().pending_records() as u64;
+            o.pending = producer.pending() as u64;
             let (wall, cpu) = window.close(me);
             if timed_out {
                 o.note_error(|| format!("not finished after {RUN_LIMIT:?}"));
             }
-            let m = driver.producer().metrics();
-            let st = driver.stats();
+            let m = producer.metrics();
+            o.failed = m.record_error_total;
+            o.delivered = accepted.saturating_sub(o.failed + o.pending);
+            if o.failed > 0 {
+                o.note_error(|| {
+                    format!(
+                        "{} records failed (record-error-total)",
+                        m.record_error_total
+                    )
+                });
+            }
+            let st = producer.driver_stats();
             o.notes = format!(
                 "{} requests, {:.0} records/request, {} driver turns",
                 m.request_total, m.records_per_request_avg, st.turns
             );
+            let _ = producer.close(Duration::from_secs(10)).await;
             Ok(Measured {
                 outcome: o,
                 wall,
@@ -524,24 +545,6 @@ impl Bench {
     }
 }
 
-fn tally_ours(o: &mut Outcome, events: Vec<Event<()>>) {
-    for e in events {
-        match e {
-            Event::Delivered { offset, .. } => {
-                o.delivered += 1;
-                if offset.is_none() {
-                    o.offset_unknown += 1;
-                }
-            }
-            Event::Failed { error, .. } => {
-                o.failed += 1;
-                o.note_error(|| error.to_string());
-            }
-            _ => {}
-        }
-    }
-}
-
 fn our_config(bootstrap: &str, idempotence: bool) -> Result<Config, String> {
     let mut b = Config::builder();
     b.bootstrap_servers(bootstrap);
@@ -573,7 +576,7 @@ fn probe_our_idempotence() -> Result<(), String> {
     cluster.create_topic("probe", 1);
     let config = our_config(&cluster.bootstrap_servers(), true)?;
     let mut now = kafka_producer_proto::Instant::from_millis(1_700_000_000_000);
-    let mut p: Producer<()> = Producer::new(config, now);
+    let mut p: SansIo<()> = SansIo::new(config, now);
     if let Err(e) = p.send(Record::new("probe").value("x"), now) {
         return Err(format!("send refused: {}", e.kind));
     }

@@ -6,8 +6,9 @@
 //! cargo run --release -p kpp -- --count 20000 --inject NOT_LEADER_OR_FOLLOWER:3
 //! ```
 //!
-//! Without `--bootstrap` it starts an embedded librdkafka mock cluster and
-//! produces there; `--inject` then makes the mock answer Produce requests
+//! Without `--bootstrap` it starts the embedded simulated cluster
+//! (`SimServer`, served on loopback) and produces there; `--inject` then
+//! makes it answer Produce requests
 //! with errors. At the end it reports deliveries, failures by reason,
 //! retries, throughput, latency percentiles, the producer's metrics, and
 //! checks that every accepted record had exactly one terminal event.
@@ -15,23 +16,24 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_producer_proto::error::ProduceError;
+use kafka_producer_proto::sim::SimServer;
+use kafka_producer_proto::wire::ApiKey;
 use kafka_producer_proto::{Config, ConfigBuilder, Event, KafkaCode, Metrics, Record};
 use kafka_producer_tokio::TokioDriver;
-use rdkafka::mocking::MockCluster;
-use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 const USAGE: &str = "\
 usage: kpp [options]
 
-Produces records to Kafka. Without --bootstrap, to an embedded librdkafka
-mock cluster. Records are generated (--count) or read from stdin, one per
+Produces records to Kafka. Without --bootstrap, to the embedded simulated
+cluster (served on loopback). Records are generated (--count) or read from stdin, one per
 line.
 
-  --bootstrap HOST:PORT,...  brokers to produce to (default: embedded mock)
+  --bootstrap HOST:PORT,...  brokers to produce to (default: embedded cluster)
   --topic T                  topic (default: kpp)
   --count N                  generate N records instead of reading stdin
   --value-size BYTES         generated value size (default: 100)
@@ -63,7 +65,6 @@ enum KeyMode {
 struct Injection {
     name: String,
     code: KafkaCode,
-    mock: RDKafkaRespErr,
     count: usize,
 }
 
@@ -143,7 +144,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
                 let spec = value()?;
                 let (name, count) = spec.rsplit_once(':').unwrap_or((&spec, "1"));
                 let count = num("--inject", count)?;
-                let (code, mock) = injectable(name).ok_or_else(|| {
+                let code = injectable(name).ok_or_else(|| {
                     format!(
                         "--inject: cannot inject {name:?}; known: {}",
                         INJECTABLE.join(", ")
@@ -152,7 +153,6 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
                 a.inject.push(Injection {
                     name: name.to_string(),
                     code,
-                    mock,
                     count,
                 });
             }
@@ -187,35 +187,17 @@ const INJECTABLE: &[&str] = &[
     "INVALID_REQUIRED_ACKS",
 ];
 
-/// The Kafka error named `name` (Kafka's spelling), and the same error as
-/// librdkafka's mock cluster takes it.
-fn injectable(name: &str) -> Option<(KafkaCode, RDKafkaRespErr)> {
-    use RDKafkaRespErr::*;
-    let mock = match name {
-        "NOT_LEADER_OR_FOLLOWER" => RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-        "LEADER_NOT_AVAILABLE" => RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
-        "REQUEST_TIMED_OUT" => RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-        "NOT_ENOUGH_REPLICAS" => RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
-        "NOT_ENOUGH_REPLICAS_AFTER_APPEND" => RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-        "NETWORK_EXCEPTION" => RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION,
-        "KAFKA_STORAGE_ERROR" => RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,
-        "MESSAGE_TOO_LARGE" => RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
-        "INVALID_RECORD" => RD_KAFKA_RESP_ERR_INVALID_RECORD,
-        "TOPIC_AUTHORIZATION_FAILED" => RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-        "CORRUPT_MESSAGE" => RD_KAFKA_RESP_ERR_INVALID_MSG,
-        "UNKNOWN_TOPIC_OR_PARTITION" => RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
-        "UNKNOWN_SERVER_ERROR" => RD_KAFKA_RESP_ERR_UNKNOWN,
-        "RECORD_LIST_TOO_LARGE" => RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE,
-        "INVALID_TIMESTAMP" => RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP,
-        "INVALID_REQUIRED_ACKS" => RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS,
-        _ => return None,
-    };
+/// The Kafka error named `name` (Kafka's spelling), if it is one kpp
+/// knows how to inject.
+fn injectable(name: &str) -> Option<KafkaCode> {
+    if !INJECTABLE.contains(&name) {
+        return None;
+    }
     // Kafka's codes run from -1 to a little over 100; the name is the one
-    // the generated table gives, so the two sides cannot disagree.
-    let code = (-1..=200)
+    // the generated table gives.
+    (-1..=200)
         .map(KafkaCode::from_i16)
-        .find(|c| c.name() == name)?;
-    Some((code, mock))
+        .find(|c| c.name() == name)
 }
 
 /// The application's value on each record: when it was handed to `send`
@@ -445,7 +427,38 @@ fn main() -> ExitCode {
     runtime.block_on(run(args))
 }
 
+/// Set on SIGINT or SIGTERM: stop reading and generating records, flush
+/// for at most [`SHUTDOWN_BOUND`], close, print the summary.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// How long a signalled kpp keeps delivering before it hands back what is
+/// still pending.
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
+
+/// Sets [`STOP`] on the first SIGINT or SIGTERM.
+async fn watch_signals() {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    STOP.store(true, Ordering::SeqCst);
+    eprintln!(
+        "\nkpp: interrupted: delivering what is pending for at most {SHUTDOWN_BOUND:?}, then closing"
+    );
+}
+
 async fn run(args: Args) -> ExitCode {
+    tokio::spawn(watch_signals());
     // A typo in -X should not cost a cluster start to find out.
     if let Err(e) = build_config(args.bootstrap.as_deref().unwrap_or("localhost:9092"), &args) {
         eprintln!("kpp: configuration: {e}");
@@ -456,26 +469,29 @@ async fn run(args: Args) -> ExitCode {
     let bootstrap = match &args.bootstrap {
         Some(b) => b.clone(),
         None => {
-            let mock = match MockCluster::new(args.brokers) {
-                Ok(m) => m,
+            let server = match SimServer::builder()
+                .brokers(usize::try_from(args.brokers.max(1)).unwrap_or(1))
+                .topic(
+                    &args.topic,
+                    usize::try_from(args.partitions.max(1)).unwrap_or(1),
+                )
+                .bind()
+            {
+                Ok(s) => s,
                 Err(e) => {
-                    eprintln!("kpp: cannot start the mock cluster: {e}");
+                    eprintln!("kpp: cannot start the embedded cluster: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            if let Err(e) = mock.create_topic(&args.topic, args.partitions, 1) {
-                eprintln!("kpp: cannot create topic {}: {e}", args.topic);
-                return ExitCode::FAILURE;
-            }
             for inj in &args.inject {
-                mock.request_errors(RDKafkaApiKey::Produce, &vec![inj.mock; inj.count]);
+                server.inject(ApiKey::Produce, &vec![inj.code; inj.count]);
             }
-            let b = mock.bootstrap_servers();
+            let b = server.bootstrap_servers();
             println!(
-                "embedded librdkafka mock cluster: {} brokers at {b}; topic {} with {} partitions",
+                "embedded simulated cluster: {} brokers at {b}; topic {} with {} partitions",
                 args.brokers, args.topic, args.partitions
             );
-            cluster = Some(mock);
+            cluster = Some(server);
             b
         }
     };
@@ -507,7 +523,18 @@ async fn run(args: Args) -> ExitCode {
     driver.start_flush();
     let mut stalled = false;
     tally.last_progress = Some(Instant::now());
+    let mut stopped_at: Option<Instant> = None;
     while driver.producer().pending_records() > 0 {
+        if STOP.load(Ordering::Relaxed) {
+            let at = *stopped_at.get_or_insert_with(Instant::now);
+            if at.elapsed() > SHUTDOWN_BOUND {
+                // Bounded shutdown: hand back what is still pending.
+                let now = driver.now();
+                driver.producer_mut().abort(now);
+                driver.settle();
+                break;
+            }
+        }
         let until = Instant::now() + Duration::from_millis(100);
         driver
             .drive_until(until, |p| p.pending_records() == 0)
@@ -534,6 +561,12 @@ async fn run(args: Args) -> ExitCode {
         if driver.is_closed() {
             break;
         }
+    }
+    if !driver.is_closed() {
+        // Whatever is still pending is handed back, not left behind.
+        let now = driver.now();
+        driver.producer_mut().abort(now);
+        driver.settle();
     }
     tally.absorb(driver.take_events_timed(), &expected);
     progress.finish();
@@ -598,6 +631,9 @@ async fn produce_generated(
     tally.terminal.reserve(usize::try_from(n).unwrap_or(0));
     tally.latencies_us.reserve(usize::try_from(n).unwrap_or(0));
     for i in 0..n {
+        if STOP.load(Ordering::Relaxed) {
+            break;
+        }
         let mut record = Record::new(args.topic.as_str()).value(value.clone());
         match args.key_mode {
             KeyMode::None | KeyMode::Tab => {}
@@ -633,6 +669,9 @@ async fn produce_stdin(
     let mut rng = Rng(args.seed.max(1));
     let mut seq = 0u64;
     loop {
+        if STOP.load(Ordering::Relaxed) {
+            break;
+        }
         let line = match rx.try_recv() {
             Ok(line) => Some(line),
             Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
@@ -740,7 +779,7 @@ fn report(
     }
     if !args.inject.is_empty() {
         println!(
-            "injected faults (the mock fails whole Produce requests, every partition in them):"
+            "injected faults (the embedded cluster fails whole Produce requests, every partition in them):"
         );
         for inj in &args.inject {
             println!(
