@@ -137,7 +137,7 @@ impl Producer {
     /// for d in deliveries {
     ///     d.await?;
     /// }
-    /// # Ok(()) }) }) }
+    /// # Ok(()) }) }
     /// ```
     // The error hands the record back: boxing it would cost an allocation
     // per refusal for no one's benefit.
@@ -253,7 +253,7 @@ impl Producer {
     /// let mut delivery = producer.send(Record::new("events").value("v")).await?;
     /// producer.flush().await;
     /// assert!(delivery.try_result().unwrap().is_ok());
-    /// # Ok(()) }) }) }
+    /// # Ok(()) }) }
     /// ```
     pub async fn flush(&self) {
         let shared = Arc::clone(self.shared());
@@ -282,7 +282,7 @@ impl Producer {
     /// producer.close(std::time::Duration::from_secs(5)).await?;
     /// let refused = producer.send(Record::new("events")).await.unwrap_err();
     /// assert_eq!(refused.kind, SendErrorKind::Closed);
-    /// # Ok(()) }) }) }
+    /// # Ok(()) }) }
     /// ```
     pub async fn close(&self, timeout: Duration) -> Result<(), CloseError> {
         let shared = Arc::clone(self.shared());

@@ -14,7 +14,7 @@
 //! checks that every accepted record had exactly one terminal event.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::BufRead;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -26,149 +26,14 @@ use kafka_producer_proto::wire::ApiKey;
 use kafka_producer_proto::{Config, ConfigBuilder, Event, KafkaCode, Metrics, Record};
 use kafka_producer_tokio::TokioDriver;
 
-const USAGE: &str = "\
-usage: kpp [options]
+mod cli;
+mod progress;
 
-Produces records to Kafka. Without --bootstrap, to the embedded simulated
-cluster (served on loopback). Records are generated (--count) or read from stdin, one per
-line.
+use clap::Parser;
+use cli::{Cli as Args, KeyMode};
+use progress::Progress;
 
-  --bootstrap HOST:PORT,...  brokers to produce to (default: embedded cluster)
-  --topic T                  topic (default: kpp)
-  --count N                  generate N records instead of reading stdin
-  --value-size BYTES         generated value size (default: 100)
-  --key-mode MODE            none | seq | random | tab (stdin lines
-                             \"key<TAB>value\") (default: none)
-  --partitions P             partitions of the embedded topic (default: 4)
-  --brokers B                brokers of the embedded cluster (default: 3)
-  -X key=value               a producer property (repeatable), e.g.
-                             -X linger.ms=10 -X acks=1
-  --inject ERROR:COUNT       make the embedded cluster fail COUNT Produce
-                             requests with ERROR (repeatable), e.g.
-                             --inject NOT_LEADER_OR_FOLLOWER:3
-  --seed S                   seed for random keys and the producer's
-                             random.seed (default: 1)
-  -h, --help                 this text
-
-Exit status: 0 when every record was delivered or failed with an injected
-error; 1 when a record failed otherwise, was refused or lost; 2 on usage
-errors; 3 when the producer stopped making progress.";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyMode {
-    None,
-    Seq,
-    Random,
-    Tab,
-}
-
-struct Injection {
-    name: String,
-    code: KafkaCode,
-    count: usize,
-}
-
-struct Args {
-    bootstrap: Option<String>,
-    topic: String,
-    count: Option<u64>,
-    value_size: usize,
-    key_mode: KeyMode,
-    partitions: i32,
-    brokers: i32,
-    props: Vec<(String, String)>,
-    inject: Vec<Injection>,
-    seed: u64,
-}
-
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-    let mut a = Args {
-        bootstrap: None,
-        topic: "kpp".into(),
-        count: None,
-        value_size: 100,
-        key_mode: KeyMode::None,
-        partitions: 4,
-        brokers: 3,
-        props: Vec::new(),
-        inject: Vec::new(),
-        seed: 1,
-    };
-    fn num<N: std::str::FromStr>(flag: &str, v: &str) -> Result<N, String> {
-        v.parse()
-            .map_err(|_| format!("{flag}: {v:?} is not a valid number"))
-    }
-    while let Some(flag) = it.next() {
-        if flag == "-h" || flag == "--help" {
-            return Ok(None);
-        }
-        // `--flag=value` and `-Xkey=value` as well as separate words.
-        let (flag, inline) = match flag.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ if flag.starts_with("-X") && flag.len() > 2 => {
-                ("-X".to_string(), Some(flag[2..].to_string()))
-            }
-            _ => (flag, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--bootstrap" | "-b" => a.bootstrap = Some(value()?),
-            "--topic" | "-t" => a.topic = value()?,
-            "--count" | "-c" => a.count = Some(num(&flag, &value()?)?),
-            "--value-size" => a.value_size = num(&flag, &value()?)?,
-            "--partitions" => a.partitions = num(&flag, &value()?)?,
-            "--brokers" => a.brokers = num(&flag, &value()?)?,
-            "--seed" => a.seed = num(&flag, &value()?)?,
-            "--key-mode" => {
-                a.key_mode = match value()?.as_str() {
-                    "none" => KeyMode::None,
-                    "seq" => KeyMode::Seq,
-                    "random" => KeyMode::Random,
-                    "tab" => KeyMode::Tab,
-                    other => return Err(format!("--key-mode: unknown mode {other:?}")),
-                }
-            }
-            "-X" => {
-                let kv = value()?;
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or_else(|| format!("-X {kv:?}: expected key=value"))?;
-                a.props.push((k.trim().to_string(), v.trim().to_string()));
-            }
-            "--inject" => {
-                let spec = value()?;
-                let (name, count) = spec.rsplit_once(':').unwrap_or((&spec, "1"));
-                let count = num("--inject", count)?;
-                let code = injectable(name).ok_or_else(|| {
-                    format!(
-                        "--inject: cannot inject {name:?}; known: {}",
-                        INJECTABLE.join(", ")
-                    )
-                })?;
-                a.inject.push(Injection {
-                    name: name.to_string(),
-                    code,
-                    count,
-                });
-            }
-            other => return Err(format!("unknown option {other:?}")),
-        }
-    }
-    if a.bootstrap.is_some() && !a.inject.is_empty() {
-        return Err("--inject needs the embedded cluster (no --bootstrap)".into());
-    }
-    if a.key_mode == KeyMode::Tab && a.count.is_some() {
-        return Err("--key-mode tab reads keys from stdin lines; it excludes --count".into());
-    }
-    Ok(Some(a))
-}
-
-const INJECTABLE: &[&str] = &[
+pub(crate) const INJECTABLE: &[&str] = &[
     "NOT_LEADER_OR_FOLLOWER",
     "LEADER_NOT_AVAILABLE",
     "REQUEST_TIMED_OUT",
@@ -189,7 +54,7 @@ const INJECTABLE: &[&str] = &[
 
 /// The Kafka error named `name` (Kafka's spelling), if it is one kpp
 /// knows how to inject.
-fn injectable(name: &str) -> Option<KafkaCode> {
+pub(crate) fn injectable(name: &str) -> Option<KafkaCode> {
     if !INJECTABLE.contains(&name) {
         return None;
     }
@@ -239,6 +104,14 @@ struct Tally {
 }
 
 impl Tally {
+    fn counts(&self) -> progress::Counts {
+        progress::Counts {
+            delivered: self.delivered,
+            accepted: self.accepted,
+            failed: self.failed,
+        }
+    }
+
     fn accept(&mut self, id: u64, bytes: usize) {
         self.accepted += 1;
         self.accepted_bytes += bytes as u64;
@@ -318,69 +191,7 @@ fn reason(error: &ProduceError) -> String {
     }
 }
 
-/// Progress on stderr: a self-rewriting line on a terminal, otherwise a
-/// line every two seconds (logs should not fill with carriage returns).
-struct Progress {
-    tty: bool,
-    start: Instant,
-    last: Instant,
-    shown: bool,
-}
-
-impl Progress {
-    fn new(start: Instant) -> Self {
-        Progress {
-            tty: std::io::stderr().is_terminal(),
-            start,
-            last: start,
-            shown: false,
-        }
-    }
-
-    fn tick(&mut self, t: &Tally, total: Option<u64>) {
-        let now = Instant::now();
-        let every = if self.tty {
-            Duration::from_millis(100)
-        } else {
-            Duration::from_secs(2)
-        };
-        if now.duration_since(self.last) < every {
-            return;
-        }
-        self.last = now;
-        let secs = now.duration_since(self.start).as_secs_f64();
-        let rate = if secs > 0.0 {
-            t.delivered as f64 / secs
-        } else {
-            0.0
-        };
-        let of = match total {
-            Some(n) if n > 0 => format!(
-                "{}/{n} ({:.0}%)",
-                t.delivered,
-                t.delivered as f64 * 100.0 / n as f64
-            ),
-            _ => format!("{}/{}", t.delivered, t.accepted),
-        };
-        let line = format!("delivered {of}  {}  failed {}", human_rate(rate), t.failed);
-        let mut err = std::io::stderr().lock();
-        if self.tty {
-            let _ = write!(err, "\r\x1b[2K{line}");
-            self.shown = true;
-        } else {
-            let _ = writeln!(err, "[{secs:6.1}s] {line}");
-        }
-        let _ = err.flush();
-    }
-
-    fn finish(&mut self) {
-        if self.tty && self.shown {
-            let _ = write!(std::io::stderr(), "\r\x1b[2K");
-        }
-    }
-}
-
-fn human_rate(per_sec: f64) -> String {
+pub(crate) fn human_rate(per_sec: f64) -> String {
     if per_sec >= 1e6 {
         format!("{:.2}M rec/s", per_sec / 1e6)
     } else if per_sec >= 1e3 {
@@ -403,17 +214,11 @@ impl Rng {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("kpp: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
+    if let Err(e) = args.check() {
+        eprintln!("kpp: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -459,6 +264,17 @@ async fn watch_signals() {
 
 async fn run(args: Args) -> ExitCode {
     tokio::spawn(watch_signals());
+    // Lines come from --file or stdin (unless --count generates them).
+    let input: Box<dyn BufRead + Send> = match &args.file {
+        Some(path) => match std::fs::File::open(path) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("kpp: cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
     // A typo in -X should not cost a cluster start to find out.
     if let Err(e) = build_config(args.bootstrap.as_deref().unwrap_or("localhost:9092"), &args) {
         eprintln!("kpp: configuration: {e}");
@@ -510,13 +326,23 @@ async fn run(args: Args) -> ExitCode {
     let mut driver = TokioDriver::<Sent>::from_config(config);
     let mut tally = Tally::default();
     let start = Instant::now();
-    let mut progress = Progress::new(start);
+    let mut progress = Progress::new(start, args.count);
 
     match args.count {
         Some(n) => {
             produce_generated(&mut driver, &args, n, &mut tally, &mut progress, &expected).await
         }
-        None => produce_stdin(&mut driver, &args, &mut tally, &mut progress, &expected).await,
+        None => {
+            produce_lines(
+                input,
+                &mut driver,
+                &args,
+                &mut tally,
+                &mut progress,
+                &expected,
+            )
+            .await
+        }
     }
 
     // Drain: everything accepted must reach its end.
@@ -540,7 +366,7 @@ async fn run(args: Args) -> ExitCode {
             .drive_until(until, |p| p.pending_records() == 0)
             .await;
         tally.absorb(driver.take_events_timed(), &expected);
-        progress.tick(&tally, args.count);
+        progress.tick(tally.counts());
         if tally
             .last_progress
             .is_some_and(|t| t.elapsed() > stall_limit)
@@ -596,7 +422,7 @@ async fn run(args: Args) -> ExitCode {
 fn build_config(bootstrap: &str, args: &Args) -> Result<Config, kafka_producer_proto::ConfigError> {
     let mut b: ConfigBuilder = Config::builder();
     b.bootstrap_servers(bootstrap).random_seed(args.seed);
-    for (k, v) in &args.props {
+    for (k, v) in &args.properties() {
         b.set(k, v)?;
     }
     b.build()
@@ -643,23 +469,24 @@ async fn produce_generated(
         send_one(driver, record, tally).await;
         if i % 1024 == 0 {
             tally.absorb(driver.take_events_timed(), expected);
-            progress.tick(tally, Some(n));
+            progress.tick(tally.counts());
         }
     }
 }
 
-async fn produce_stdin(
+async fn produce_lines(
+    input: Box<dyn BufRead + Send>,
     driver: &mut TokioDriver<Sent>,
     args: &Args,
     tally: &mut Tally,
     progress: &mut Progress,
     expected: &[KafkaCode],
 ) {
-    // Reading stdin blocks, and the producer must keep moving while a
-    // terminal user thinks: a thread reads, the driver's task sends.
+    // Reading blocks, and the producer must keep moving while a terminal
+    // user thinks: a thread reads, the driver's task sends.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(4096);
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
+        for line in input.lines() {
             let Ok(line) = line else { break };
             if tx.blocking_send(line).is_err() {
                 break;
@@ -703,7 +530,7 @@ async fn produce_stdin(
             send_one(driver, record, tally).await;
         }
         tally.absorb(driver.take_events_timed(), expected);
-        progress.tick(tally, None);
+        progress.tick(tally.counts());
     }
 }
 
