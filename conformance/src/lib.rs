@@ -65,7 +65,8 @@ macro_rules! suite {
             a_blocked_send_goes_through_when_memory_frees,
             flush_waits_for_every_record_sent_before,
             close_hands_back_pending_records_when_its_timeout_runs_out,
-            close_drains_within_its_timeout
+            close_drains_within_its_timeout,
+            acks_zero_records_reach_the_log_before_close
         );
     };
     (@cases $driver:ty; $($case:ident),*) => {
@@ -496,4 +497,27 @@ pub fn close_drains_within_its_timeout<D: Driver>() {
         delivered::<D>(d);
     }
     assert_once_in_order(&server, 3, 1_000);
+}
+
+/// With acks=0 a record counts as delivered once handed to the socket: a
+/// close right after must still write every byte before it disconnects.
+pub fn acks_zero_records_reach_the_log_before_close<D: Driver>() {
+    let server = server(2);
+    let mut b = config(&server);
+    b.acks(kafka_producer_proto::Acks::None)
+        .enable_idempotence(false)
+        .linger(Duration::from_millis(0));
+    let p = D::connect(b.build().unwrap());
+    let n = 20_000;
+    let pending = send_keyed::<D>(&p, n, 2);
+    for d in pending {
+        assert_eq!(delivered::<D>(d).offset, None, "acks=0 reports no offset");
+    }
+    D::close(&p, WAIT).expect("close");
+    // The broker applies what it read; give its threads a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.records(TOPIC) < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_once_in_order(&server, 2, n);
 }

@@ -90,6 +90,10 @@ pub struct Engine<S> {
     clock: EpochClock,
     slab: Slab,
     conns: BTreeMap<ConnectionId, Conn<S>>,
+    /// Connections the producer is done with that still have bytes to
+    /// write (acks=0 records count as delivered once handed over): closed
+    /// once written, or at their deadline.
+    draining: BTreeMap<ConnectionId, (Conn<S>, std::time::Instant)>,
     connecting: BTreeMap<ConnectionId, (String, u16)>,
     actions: Vec<Action>,
     wakers: Vec<Waker>,
@@ -126,6 +130,7 @@ impl<S: Transport> Engine<S> {
             clock,
             slab: Slab::new(),
             conns: BTreeMap::new(),
+            draining: BTreeMap::new(),
             connecting: BTreeMap::new(),
             actions: Vec::new(),
             wakers: Vec::new(),
@@ -400,7 +405,10 @@ impl<S: Transport> Engine<S> {
 
     /// Whether the driver may stop: closed, and no connection left.
     pub fn is_finished(&self) -> bool {
-        self.closed && self.conns.is_empty() && self.connecting.is_empty()
+        self.closed
+            && self.conns.is_empty()
+            && self.connecting.is_empty()
+            && self.draining.is_empty()
     }
 
     // ---- The driver's side --------------------------------------------------
@@ -470,6 +478,11 @@ impl<S: Transport> Engine<S> {
         self.conns
             .iter()
             .map(|(id, c)| (*id, &c.stream, !c.out.is_empty()))
+            .chain(
+                self.draining
+                    .iter()
+                    .map(|(id, (c, _))| (*id, &c.stream, true)),
+            )
     }
 
     /// Connections being opened.
@@ -479,6 +492,18 @@ impl<S: Transport> Engine<S> {
 
     /// Reads what `conn` has, up to a few reads.
     pub fn read_from(&mut self, conn: ConnectionId) -> ReadState {
+        if let Some((c, _)) = self.draining.get_mut(&conn) {
+            // Nothing is expected any more: an answer is dropped, and the
+            // end of the stream ends the connection.
+            return match c.stream.read(&mut self.buf) {
+                Ok(n) if n > 0 => ReadState::More,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadState::Drained,
+                _ => {
+                    self.end_draining(conn);
+                    ReadState::Gone
+                }
+            };
+        }
         for _ in 0..READS_PER_TURN {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return ReadState::Gone;
@@ -565,6 +590,12 @@ impl<S: Transport> Engine<S> {
 
     /// Writes what `conn`'s socket takes now.
     pub fn write_to(&mut self, conn: ConnectionId) {
+        if let Some((c, _)) = self.draining.get_mut(&conn) {
+            if write_some(c, &mut self.stats).is_err() || c.out.is_empty() {
+                self.end_draining(conn);
+            }
+            return;
+        }
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -583,9 +614,30 @@ impl<S: Transport> Engine<S> {
         }
     }
 
+    fn end_draining(&mut self, conn: ConnectionId) {
+        if let Some((mut c, _)) = self.draining.remove(&conn) {
+            tracing::debug!(
+                conn = conn.0,
+                unwritten = c.out.len(),
+                "connection closed by the producer"
+            );
+            c.stream.close();
+            self.kick_driver_if_needed();
+        }
+    }
+
     /// Calls the producer's timer if it is due.
     pub fn timeout(&mut self) {
         let stamp = std::time::Instant::now();
+        let overdue: Vec<ConnectionId> = self
+            .draining
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= stamp)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in overdue {
+            self.end_draining(id);
+        }
         let now = self.clock.at(stamp);
         if self.producer.poll_timeout().is_some_and(|t| t <= now) {
             self.stats.immediate_timeouts += 1;
@@ -598,7 +650,10 @@ impl<S: Transport> Engine<S> {
     /// that an earlier deadline set by a send wakes the driver.
     pub fn next_deadline(&mut self) -> Option<std::time::Instant> {
         self.stats.turns += 1;
-        let at = self.producer.poll_timeout().map(|t| self.clock.to_std(t));
+        let mut at = self.producer.poll_timeout().map(|t| self.clock.to_std(t));
+        for (_, deadline) in self.draining.values() {
+            at = Some(at.map_or(*deadline, |a| a.min(*deadline)));
+        }
         self.armed = at;
         at
     }
@@ -634,6 +689,7 @@ impl<S: Transport> Engine<S> {
         }
         let needed = !self.actions.is_empty()
             || self.conns.values().any(|c| !c.out.is_empty())
+            || !self.draining.is_empty()
             || self.closed
             || match self.producer.poll_timeout() {
                 Some(t) => self.armed.is_none_or(|a| self.clock.to_std(t) < a),
@@ -664,8 +720,14 @@ impl<S: Transport> Engine<S> {
                 Event::Disconnect { conn } => {
                     self.stats.disconnects += 1;
                     if let Some(mut c) = self.conns.remove(&conn) {
-                        tracing::debug!(conn = conn.0, "connection closed by the producer");
-                        c.stream.close();
+                        if c.out.is_empty() {
+                            tracing::debug!(conn = conn.0, "connection closed by the producer");
+                            c.stream.close();
+                        } else {
+                            // Written first, within a request timeout.
+                            let deadline = stamp + self.producer.config().request_timeout();
+                            self.draining.insert(conn, (c, deadline));
+                        }
                     }
                     if self.connecting.remove(&conn).is_some() {
                         self.actions.push(Action::Cancel { conn });

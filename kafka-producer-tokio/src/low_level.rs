@@ -204,7 +204,10 @@ impl<T> TokioDriver<T> {
     /// its terminal event.
     pub async fn flush(&mut self) {
         self.start_flush();
-        while self.producer.pending_records() > 0 {
+        // acks=0 records count as delivered once handed over: wait for
+        // their bytes to be written too.
+        while self.producer.pending_records() > 0 || self.conns.values().any(|c| !c.out.is_empty())
+        {
             self.turn(None).await;
         }
     }
