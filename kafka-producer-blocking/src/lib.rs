@@ -33,7 +33,7 @@
 //! `send` blocks while `buffer.memory` is full, up to `max.block.ms`;
 //! `close(timeout)` fails the records still pending when the timeout runs
 //! out with
-//! [`ProduceError::Aborted`](kafka_producer_proto::ProduceError::Aborted).
+//! [`ProduceError::Aborted`].
 //! Connections and failures are [`tracing`](https://docs.rs/tracing)
 //! events.
 //!

@@ -32,7 +32,7 @@
 //! `send` waits while `buffer.memory` is full, up to `max.block.ms`;
 //! `flush` waits for every record sent before it; `close(timeout)` fails
 //! the records still pending when the timeout runs out with
-//! [`ProduceError::Aborted`](kafka_producer_proto::ProduceError::Aborted).
+//! [`ProduceError::Aborted`].
 //! Connections and failures are `tracing` events.
 
 #![deny(missing_docs)]

@@ -268,7 +268,7 @@ impl Producer {
     /// Closes the producer: no new records; every pending record is
     /// delivered, or fails at its delivery deadline. If `timeout` runs out
     /// first, every record still pending fails with
-    /// [`ProduceError::Aborted`](kafka_producer_proto::ProduceError::Aborted)
+    /// [`ProduceError::Aborted`](crate::ProduceError::Aborted)
     /// (handed back through its [`DeliveryFuture`]) and the result says
     /// how many. Other clones of the handle are closed too.
     ///

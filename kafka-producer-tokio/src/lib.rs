@@ -51,7 +51,7 @@
 //!   its result.
 //! - [`Producer::close`] drains, and after its timeout fails every record
 //!   still pending with
-//!   [`ProduceError::Aborted`](kafka_producer_proto::ProduceError::Aborted),
+//!   [`ProduceError::Aborted`],
 //!   handed back through its future. Dropping the last handle closes the
 //!   producer too (without a timeout: records still get their
 //!   `delivery.timeout.ms`).

@@ -1,3 +1,4 @@
+#![allow(rustdoc::broken_intra_doc_links)] // "[acks]" is a Kafka property name in --help, not a link
 //! kpp's command line, parsed by clap: every option, and the Kafka
 //! property each one sets.
 
