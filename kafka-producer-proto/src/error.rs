@@ -10,6 +10,7 @@ use core::time::Duration;
 
 pub use crate::kafka_code::KafkaCode;
 use crate::record::Record;
+use crate::transaction::TransactionError;
 use crate::wire::ApiKey;
 
 /// Why an accepted record failed. Every failure hands the record back in
@@ -84,6 +85,11 @@ pub enum ProduceError {
         /// written it.
         possibly_written: bool,
     },
+    /// The record's transaction cannot commit: it was aborted
+    /// ([`TransactionError::Aborted`]), or it met the abortable error
+    /// carried here before the record was sent.
+    #[error("transaction: {0}")]
+    Transaction(TransactionError),
 }
 
 impl ProduceError {
@@ -134,6 +140,9 @@ pub enum FatalError {
         /// The broker's highest version.
         max: i16,
     },
+    /// A fatal transaction error (see [`TransactionError::class`]).
+    #[error("transaction: {0}")]
+    Transaction(TransactionError),
 }
 
 /// Why `send` refused a record.
@@ -193,6 +202,10 @@ pub enum SendErrorKind {
     /// The producer is in its fatal state.
     #[error("the producer is in its fatal state: {0}")]
     Fatal(FatalError),
+    /// A transactional producer takes records only inside a transaction,
+    /// and not once it must be aborted.
+    #[error("{0}")]
+    Transaction(TransactionError),
 }
 
 /// A refused `send`: why, and the record, handed back untouched.

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::error::ProduceError;
 use crate::record::{Record, RecordId};
+use crate::transaction::{TransactionCall, TransactionError};
 
 /// A connection the producer asked the driver to open. Ids are never
 /// reused, so a late input about a closed connection cannot be mistaken
@@ -74,6 +75,16 @@ pub enum Event<T> {
         record: Box<Record<T>>,
         /// Why.
         error: ProduceError,
+    },
+    /// The work a transaction call started is done (`begin_transaction`,
+    /// which needs none, has no such event). One per accepted call; a call
+    /// repeated while its work is under way gets none of its own.
+    Transaction {
+        /// The call.
+        call: TransactionCall,
+        /// How it went; see [`TransactionError::class`] for what to do
+        /// about an error.
+        result: Result<(), TransactionError>,
     },
     /// `close` finished: every accepted record has had its terminal event
     /// and every connection has been asked to close.

@@ -252,6 +252,7 @@ pub mod rng;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod time;
+pub mod transaction;
 pub mod wire;
 
 #[cfg(feature = "std")]
@@ -265,3 +266,7 @@ pub use metrics::Metrics;
 pub use producer::Producer;
 pub use record::{Header, Record, RecordId};
 pub use time::Instant;
+pub use transaction::{
+    ConsumerGroupMetadata, ErrorClass, OffsetCommit, TransactionCall, TransactionError,
+    TransactionState,
+};

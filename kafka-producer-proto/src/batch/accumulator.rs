@@ -86,6 +86,8 @@ pub(crate) struct Accumulator<T> {
     /// Spent batches' record lists, emptied: a batch grows its list a
     /// record at a time, and reallocating it was a visible share of `send`.
     record_pool: Vec<Vec<PendingRecord<T>>>,
+    /// New batches are part of a transaction (a transactional producer).
+    pub transactional: bool,
 }
 
 /// Spare batch buffers kept for reuse, so steady state allocates none.
@@ -102,6 +104,7 @@ impl<T> Accumulator<T> {
             delivery_timeout,
             pool: Vec::new(),
             record_pool: Vec::new(),
+            transactional: false,
         }
     }
 
@@ -205,7 +208,8 @@ impl<T> Accumulator<T> {
                 .unwrap_or_else(|| BytesMut::with_capacity(batch_size));
             let order = p.next_order.saturating_mul(ORDER_SPAN);
             p.next_order += 1;
-            let mut batch = Batch::new(topic, partition, buf, now, deadline, order);
+            let mut batch = Batch::new(topic, partition, buf, now, deadline, order)
+                .transactional(self.transactional);
             if let Some(records) = self.record_pool.pop() {
                 batch.records = records;
             }
@@ -328,17 +332,32 @@ impl<T> Accumulator<T> {
     /// the broker is known to have already comes back in `known`: sent
     /// again to a broker that has since forgotten us, it would be written
     /// twice.
-    pub fn drain(&mut self, node: i32, now: Instant, rules: &Drain) -> Drained<T> {
+    ///
+    /// `allowed` says whether a (topic index, partition) may send at all (a
+    /// transactional producer's partition must be in its transaction).
+    pub fn drain(
+        &mut self,
+        node: i32,
+        now: Instant,
+        rules: &Drain,
+        allowed: impl Fn(u32, i32) -> bool,
+    ) -> Drained<T> {
         let mut drained = Drained {
             batches: Vec::new(),
             known: Vec::new(),
         };
         let mut size = 0usize;
-        for t in self.topics.iter_mut() {
-            for p in t.partitions.iter_mut().filter(|p| p.leader == node) {
+        for (ti, t) in self.topics.iter_mut().enumerate() {
+            for (pi, p) in t.partitions.iter_mut().enumerate() {
+                if p.leader != node {
+                    continue;
+                }
                 let Some(front) = p.queue.front() else {
                     continue;
                 };
+                if !allowed(ti as u32, pi as i32) {
+                    continue;
+                }
                 let lingered = front.sealed
                     || rules.eager
                     || now >= front.created + rules.linger
@@ -415,6 +434,18 @@ impl<T> Accumulator<T> {
             }
         }
         stuck
+    }
+
+    /// A new producer id or epoch for every partition (a transactional
+    /// producer's, between transactions): each numbers from 0 under
+    /// `stamp`, and nothing stays in doubt.
+    pub fn restart_all_sequences(&mut self, stamp: (i64, i16)) {
+        for p in self.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            p.seq.reset(stamp);
+            for b in p.queue.iter_mut() {
+                b.sequence = None;
+            }
+        }
     }
 
     /// A bump came through: each partition that asked for it numbers from

@@ -79,6 +79,8 @@ pub(crate) struct Batch<T> {
     pub maybe_written: bool,
     /// The producer id, epoch and sequence its bytes carry.
     stamp: ProducerState,
+    /// Part of a transaction: its attributes say so.
+    transactional: bool,
 }
 
 impl<T> Batch<T> {
@@ -108,7 +110,25 @@ impl<T> Batch<T> {
             producer: (-1, -1),
             maybe_written: false,
             stamp: ProducerState::NONE,
+            transactional: false,
         }
+    }
+
+    /// Marks a new batch, before its first record, as part of a
+    /// transaction (its attributes carry the transactional bit).
+    pub fn transactional(mut self, transactional: bool) -> Batch<T> {
+        if transactional != self.transactional
+            && self.records.is_empty()
+            && let Body::Open(builder) = self.body
+        {
+            self.body = Body::Open(BatchBuilder::new(
+                builder.finish_mut(),
+                ProducerState::NONE,
+                transactional,
+            ));
+            self.transactional = transactional;
+        }
+        self
     }
 
     /// Its numbering, once an idempotent producer gave it one.
@@ -281,6 +301,7 @@ impl<T> Batch<T> {
             self.attempts,
             self.reserved,
         );
+        let transactional = self.transactional;
         let mut records = self.into_records(topic);
         let second_half = records.split_off(records.len() / 2);
         let mut halves = Vec::new();
@@ -294,7 +315,8 @@ impl<T> Batch<T> {
                 now,
                 deadline,
                 order + i as u64 * half_span,
-            );
+            )
+            .transactional(transactional);
             b.span = half_span;
             b.attempts = attempts;
             b.created = now;

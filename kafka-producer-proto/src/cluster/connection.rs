@@ -20,6 +20,7 @@ use super::ProduceTopics;
 use crate::batch::Batch;
 use crate::event::ConnectionId;
 use crate::time::Instant;
+use crate::transaction::Work;
 use crate::wire::Message;
 use crate::wire::header::{encode_request, peek_correlation_id};
 use crate::wire::messages::{ApiVersionsRequest, ApiVersionsResponse};
@@ -49,6 +50,8 @@ pub(crate) enum Purpose<T> {
         /// How the request named its topics, to match the answer by.
         topics: ProduceTopics,
     },
+    /// A transaction request (the transaction manager's one in flight).
+    Transaction(Work),
 }
 
 /// A request waiting for its response.

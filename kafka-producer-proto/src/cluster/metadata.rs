@@ -288,7 +288,7 @@ impl Metadata {
         true
     }
 
-    fn learn_broker(&mut self, node: i32, host: &str, port: u16) {
+    pub fn learn_broker(&mut self, node: i32, host: &str, port: u16) {
         if node < 0 {
             return;
         }

@@ -38,6 +38,9 @@ pub(crate) enum IdInput {
     /// broker before KIP-360): get a new id instead, which restarts every
     /// sequence just as a bump does.
     BumpRefused,
+    /// A transaction manager got this id and epoch for the producer (its
+    /// own InitProducerId, or an EndTxn that bumped the epoch).
+    Assigned { id: i64, epoch: i16 },
 }
 
 /// The producer id and epoch, and the state of getting them.
@@ -87,6 +90,17 @@ impl Identity {
             // A failed bump is retried as a bump; a failed first request as
             // a first request.
             (IdState::Bumping, IdInput::Retry { .. }) => IdState::BumpPending,
+            // A transactional producer's id comes from its transaction
+            // manager, whatever this machine was doing.
+            (_, IdInput::Assigned { id, epoch }) => {
+                if self.id >= 0 {
+                    self.bumps += 1;
+                }
+                self.id = id;
+                self.epoch = epoch;
+                self.fresh_id = false;
+                IdState::Ready
+            }
             (IdState::Bumping, IdInput::BumpRefused) => {
                 self.fresh_id = true;
                 IdState::BumpPending

@@ -80,6 +80,7 @@ impl<T> Producer<T> {
                     }
                 }
                 Purpose::InitProducerId => self.identity.on(IdInput::Retry { retry_at: now }),
+                Purpose::Transaction(work) => self.transaction_request_lost(work, now),
                 Purpose::ApiVersions | Purpose::Metadata => {}
             }
         }

@@ -57,6 +57,10 @@ impl<T> Producer<T> {
                     }
                 }
             }
+            Purpose::Transaction(work) => {
+                self.metrics.request_completed(latency);
+                self.on_transaction_answer(id, work, request.version, frame, now);
+            }
             Purpose::Produce { batches, topics } => {
                 match decode_response::<ProduceResponse>(frame, request.version) {
                     Ok((_, response)) => {
@@ -87,6 +91,8 @@ impl<T> Producer<T> {
         let Ok(body) = body.take(rest) else { return };
         match read_api_versions_response(body, version) {
             ApiVersionsOutcome::Supported(response) => {
+                let level = Self::transaction_version_of(&response.finalized_features);
+                self.transaction_features(response.finalized_features_epoch, level);
                 let needed: &[ApiKey] = if self.config.enable_idempotence() {
                     &[ApiKey::Metadata, ApiKey::Produce, ApiKey::InitProducerId]
                 } else {

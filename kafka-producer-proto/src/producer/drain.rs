@@ -57,7 +57,7 @@ impl<T> Producer<T> {
     /// Encodes a request that is not a Produce on connection `id` and
     /// records what its answer is for: the frame, or `None` when it cannot
     /// be encoded.
-    fn control_transmit<R: Request>(
+    pub(super) fn control_transmit<R: Request>(
         &mut self,
         id: ConnectionId,
         version: i16,
@@ -116,6 +116,9 @@ impl<T> Producer<T> {
                 return Some(t);
             }
         }
+        if let Some(t) = self.transaction_transmit(id, now) {
+            return Some(t);
+        }
         if self.config.enable_idempotence() {
             if let Some((producer_id, epoch)) = init {
                 let version = self.conns.get(&id)?.version(ApiKey::InitProducerId)?;
@@ -162,7 +165,9 @@ impl<T> Producer<T> {
             max_bytes: self.config.max_request_size(),
             idempotent: idempotent.then_some((self.identity.id, self.identity.epoch)),
         };
-        let Drained { mut batches, known } = self.acc.drain(node, now, &rules);
+        let txn = &self.txn;
+        let allowed = |t, p| txn.as_ref().is_none_or(|x| x.may_drain((t, p)));
+        let Drained { mut batches, known } = self.acc.drain(node, now, &rules, allowed);
         for b in known {
             self.deliver(b, -1, -1);
         }
@@ -171,7 +176,7 @@ impl<T> Producer<T> {
         }
         let acks = self.config.acks();
         let ids = batches.iter().map(|b| self.acc.topics[b.topic as usize].id);
-        let version = produce_version(negotiated, ids);
+        let version = self.transaction_produce_version(produce_version(negotiated, ids));
         let mut topics = ProduceTopics::default();
         let mut topic_data: Vec<TopicProduceData> = Vec::new();
         let mut records = 0u64;

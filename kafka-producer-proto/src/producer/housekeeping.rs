@@ -37,10 +37,12 @@ impl<T> Producer<T> {
         self.close_retired(now);
         self.expire_records(now);
         self.resolve_sequences();
+        self.maintain_transaction(now);
         self.plan_connections(now);
+        self.plan_transaction_connections(now);
         if self.acc.is_empty() {
             self.flushing = false;
-            if self.close_requested {
+            if self.close_requested && !self.transaction_ending() {
                 self.finish_close(now);
             }
         }
@@ -93,7 +95,9 @@ impl<T> Producer<T> {
     /// A partition whose sequence is unresolved, with nothing left in
     /// flight that could resolve it, needs a new epoch (KIP-360).
     fn resolve_sequences(&mut self) {
-        if !self.config.enable_idempotence() {
+        // A transactional producer settles doubt with an abort and a bump
+        // (the failed batch made its transaction abortable).
+        if !self.config.enable_idempotence() || self.txn.is_some() {
             return;
         }
         if self.acc.stuck_sequences() {
@@ -102,7 +106,7 @@ impl<T> Producer<T> {
     }
 
     fn plan_connections(&mut self, now: Instant) {
-        if matches!(self.state, State::Fatal(_)) {
+        if matches!(self.state, State::Fatal(_) | State::Closed) {
             return;
         }
         // Leaders of partitions that have records to send.
@@ -210,11 +214,14 @@ impl<T> Producer<T> {
             // Otherwise a connection is on its way; its setup deadline or
             // an input wakes us.
         }
-        for t in &self.acc.topics {
+        if !fatal && let Some(at) = self.transaction_due(usable) {
+            consider(at);
+        }
+        for (ti, t) in self.acc.topics.iter().enumerate() {
             if let Some(w) = t.waiting.front() {
                 consider(w.accepted + self.config.max_block().min(self.config.delivery_timeout()));
             }
-            for p in &t.partitions {
+            for (pi, p) in t.partitions.iter().enumerate() {
                 let Some(b) = p.queue.front() else { continue };
                 consider(b.deadline);
                 if p.leader < 0 {
@@ -237,9 +244,10 @@ impl<T> Producer<T> {
                 // An idempotent partition held back by its sequence rules,
                 // or a producer without a usable id, waits for an answer,
                 // not for time.
-                let held = self.config.enable_idempotence()
+                let held = (self.config.enable_idempotence()
                     && (!self.identity.ready()
-                        || !p.may_send_next(p.leader, (self.identity.id, self.identity.epoch)));
+                        || !p.may_send_next(p.leader, (self.identity.id, self.identity.epoch))))
+                    || !self.transaction_allows(ti as u32, pi as i32);
                 match sendable {
                     Some(_) if held => {}
                     Some(c) if c.is_ready() => {
@@ -258,7 +266,7 @@ impl<T> Producer<T> {
                 }
             }
         }
-        if self.config.enable_idempotence() && !self.acc.topics.is_empty() {
+        if self.config.enable_idempotence() && !self.acc.topics.is_empty() && self.txn.is_none() {
             // Only a connection that can take a request can carry the
             // InitProducerId; without one an answer will wake us.
             match (self.identity.state, usable) {
@@ -269,7 +277,11 @@ impl<T> Producer<T> {
                 _ => {}
             }
         }
-        if self.close_requested && self.state != State::Closed && self.acc.is_empty() {
+        if self.close_requested
+            && self.state != State::Closed
+            && self.acc.is_empty()
+            && !self.transaction_ending()
+        {
             consider(now);
         }
         at

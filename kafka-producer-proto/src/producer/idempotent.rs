@@ -17,7 +17,8 @@ impl<T> Producer<T> {
     /// The producer id and epoch an InitProducerId should carry now, if one
     /// is due: a first one, or a bump once nothing is in flight.
     pub(super) fn init_due(&self, now: Instant) -> Option<(i64, i16)> {
-        if !self.config.enable_idempotence() || self.acc.topics.is_empty() {
+        // A transactional producer's id comes from its transaction manager.
+        if !self.config.enable_idempotence() || self.acc.topics.is_empty() || self.txn.is_some() {
             return None;
         }
         match self.identity.state {
@@ -101,6 +102,31 @@ impl<T> Producer<T> {
                         .leader_hint(&mut self.acc, topic, partition, id, epoch, endpoints);
                 }
                 self.retry_or_fail(batch, code, answer.error_message.clone(), now);
+            }
+            // Inside a transaction a sequence in doubt is the
+            // transaction's to settle: the batch fails, the transaction
+            // aborts and the epoch is bumped after it.
+            Verdict::RetryAfterBump | Verdict::FailAndBump if self.txn.is_some() => {
+                self.metrics.partition_error(code);
+                let error = if batch.maybe_written {
+                    ProduceError::PossiblyWritten {
+                        attempts: batch.attempts,
+                        last_error: Some(code),
+                    }
+                } else {
+                    ProduceError::Broker {
+                        code,
+                        message: answer.error_message.clone(),
+                    }
+                };
+                self.fail_batch(batch, error);
+            }
+            // INVALID_PRODUCER_EPOCH is abortable in a transaction
+            // (KIP-588); PRODUCER_FENCED makes the transaction fatal.
+            Verdict::Fatal if self.txn.is_some() => {
+                self.metrics.partition_error(code);
+                let message = answer.error_message.clone();
+                self.fail_batch(batch, ProduceError::Broker { code, message });
             }
             Verdict::RetryAfterBump => {
                 self.identity.on(IdInput::BumpRequired);

@@ -16,6 +16,7 @@ mod idempotent;
 mod negotiated;
 mod outcome;
 mod rebootstrap;
+mod transactional;
 
 use alloc::collections::{BTreeMap, VecDeque};
 use bytes::BytesMut;
@@ -32,6 +33,7 @@ use crate::record::{Record, RecordId};
 use crate::retry::Backoff;
 use crate::rng::Rng;
 use crate::time::{Instant, unix_millis};
+use crate::transaction::TransactionManager;
 use crate::wire::record_batch::{BATCH_HEADER_SIZE, record_size};
 
 /// The producer's own lifecycle. Transitions happen only in
@@ -96,17 +98,20 @@ pub struct Producer<T = ()> {
     /// `send` that only adds a record to an open batch leaves it, which is
     /// what keeps draining after every `send` cheap.
     quiet_until: Option<Instant>,
+    /// The transaction manager, for a producer with a `transactional.id`.
+    txn: Option<TransactionManager>,
 }
 
 impl<T> Producer<T> {
     /// A producer with this configuration, starting at `now`. It connects
     /// to nothing until there is something to do.
     pub fn new(config: Config, now: Instant) -> Producer<T> {
-        let acc = Accumulator::new(
+        let mut acc = Accumulator::new(
             config.buffer_memory(),
             config.batch_size(),
             config.delivery_timeout(),
         );
+        acc.transactional = config.transactional_id().is_some();
         let meta = Metadata::new(
             config.bootstrap_servers(),
             config.metadata_max_age(),
@@ -135,6 +140,9 @@ impl<T> Producer<T> {
             serve_after: None,
             identity: Identity::new(),
             quiet_until: None,
+            txn: config.transactional_id().map(|id| {
+                TransactionManager::new(id, config.transaction_timeout(), config.retry_backoff())
+            }),
             config,
         }
     }
@@ -158,6 +166,9 @@ impl<T> Producer<T> {
             State::Running => {}
             State::Closing | State::Closed => return refuse(SendErrorKind::Closed, record),
             State::Fatal(e) => return refuse(SendErrorKind::Fatal(e.clone()), record),
+        }
+        if let Some(e) = self.transaction_refuses_send() {
+            return refuse(SendErrorKind::Transaction(e), record);
         }
         // Only valid names are ever interned, so a known topic needs no
         // second look.
@@ -251,6 +262,7 @@ impl<T> Producer<T> {
             self.state = State::Closing;
         }
         self.close_requested = true;
+        self.transaction_close(now);
         self.flushing = true;
         self.maintain(now);
     }
@@ -423,6 +435,7 @@ impl<T> Producer<T> {
             .append(topic, partition, id, timestamp, record, reserved, now)
         {
             Ok(appended) => {
+                self.transaction_placed(topic, partition, now);
                 stirred |= appended.opened || appended.batch_full;
                 if appended.batch_full {
                     let t = &self.acc.topics[topic as usize];

@@ -115,6 +115,7 @@ impl<T> Producer<T> {
 
     /// Fails a whole batch, handing every record back.
     pub(super) fn fail_batch(&mut self, batch: Batch<T>, error: ProduceError) {
+        self.transaction_records_failed(batch.sequence.is_some(), &error);
         self.acc.release(batch.reserved);
         let name = self
             .acc
@@ -134,6 +135,7 @@ impl<T> Producer<T> {
     }
 
     pub(super) fn fail_waiting(&mut self, w: Waiting<T>, error: ProduceError) {
+        self.transaction_records_failed(false, &error);
         self.acc.release(w.reserved);
         self.metrics.records_failed(1);
         let mut record = w.record;
@@ -168,6 +170,7 @@ impl<T> Producer<T> {
             return;
         }
         self.state = State::Fatal(error.clone());
+        self.transaction_producer_fatal(&error);
         let ids: Vec<ConnectionId> = self.conns.keys().copied().collect();
         for id in ids {
             self.close_connection(id, CloseCause::Done, now);

@@ -17,9 +17,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
+use super::coordinators::Coordinators;
+use super::markers::{Marker, PartitionTxns};
 use super::producer_state::{Judgement, ProducerEntry, judge, remember};
 use super::topic_ids::TopicIds;
 use crate::kafka_code::KafkaCode;
+use crate::time::Instant;
 use crate::wire::header::{decode_request_header, encode_response};
 use crate::wire::messages::api_versions::ApiVersion;
 use crate::wire::messages::metadata::{
@@ -54,16 +57,22 @@ pub struct StoredRecord {
     pub producer_epoch: i16,
     /// Its sequence number (-1 without idempotence).
     pub sequence: i32,
+    /// Its batch is part of a transaction.
+    pub transactional: bool,
+    /// A commit or abort marker (a control record), not a record sent.
+    pub control: Option<Marker>,
 }
 
 #[derive(Debug, Clone)]
-struct Partition {
-    leader: i32,
+pub(super) struct Partition {
+    pub(super) leader: i32,
     leader_epoch: i32,
-    log: Vec<StoredRecord>,
+    pub(super) log: Vec<StoredRecord>,
     /// Offsets below this were removed (retention, truncation).
-    log_start: i64,
-    producers: BTreeMap<i64, ProducerEntry>,
+    pub(super) log_start: i64,
+    pub(super) producers: BTreeMap<i64, ProducerEntry>,
+    /// Open transactions, aborted ones (see `markers`).
+    pub(super) txns: PartitionTxns,
 }
 
 /// A broker of the simulated cluster.
@@ -80,13 +89,17 @@ pub struct SimBroker {
 /// The simulated cluster.
 #[derive(Debug, Clone)]
 pub struct SimCluster {
-    brokers: Vec<SimBroker>,
-    topics: BTreeMap<String, Vec<Partition>>,
+    pub(super) brokers: Vec<SimBroker>,
+    pub(super) topics: BTreeMap<String, Vec<Partition>>,
     topic_ids: TopicIds,
     /// Metadata names each topic's id (a broker without ids answers the
     /// nil uuid, and the producer stays below Produce v13).
     pub topic_ids_in_metadata: bool,
     injected: BTreeMap<i16, VecDeque<KafkaCode>>,
+    /// The transaction and group coordinators.
+    pub(super) coordinators: Coordinators,
+    /// The cluster's clock: the time of the last `advance`.
+    pub(super) now: Instant,
     /// Topics named in Metadata requests are created (with this many
     /// partitions) when they do not exist and the request allows it.
     pub auto_create_partitions: Option<usize>,
@@ -111,7 +124,7 @@ pub struct SimCluster {
     pub next_grant_epoch: Option<i16>,
     /// The current epoch of every producer id handed out.
     producer_epochs: BTreeMap<i64, i16>,
-    next_producer_id: i64,
+    pub(super) next_producer_id: i64,
 }
 
 impl SimCluster {
@@ -130,6 +143,8 @@ impl SimCluster {
             topic_ids: TopicIds::default(),
             topic_ids_in_metadata: true,
             injected: BTreeMap::new(),
+            coordinators: Coordinators::default(),
+            now: Instant::ZERO,
             auto_create_partitions: None,
             max_produce_version: ProduceRequest::MAX_VERSION,
             version_caps: BTreeMap::new(),
@@ -205,6 +220,7 @@ impl SimCluster {
                 log: Vec::new(),
                 log_start: 0,
                 producers: BTreeMap::new(),
+                txns: PartitionTxns::default(),
             })
             .collect();
         self.topics.insert(String::from(name), parts);
@@ -330,10 +346,13 @@ impl SimCluster {
             }
             ApiKey::InitProducerId => {
                 let request = InitProducerIdRequest::decode(&mut body, version).ok()?;
-                let response = self.init_producer_id(&request);
+                let response = match request.transactional_id.as_deref() {
+                    Some(id) if !id.is_empty() => self.txn_init_producer_id(node, &request),
+                    _ => self.init_producer_id(&request),
+                };
                 encode_response(&mut out, correlation_id, version, &response).ok()?;
             }
-            _ => return None,
+            api => return self.handle_transactional(node, api, version, correlation_id, body),
         }
         Some(out.freeze())
     }
@@ -435,7 +454,7 @@ impl SimCluster {
         self.producer_epochs.insert(producer_id, epoch);
     }
 
-    fn take_injected(&mut self, api: ApiKey) -> Option<KafkaCode> {
+    pub(super) fn take_injected(&mut self, api: ApiKey) -> Option<KafkaCode> {
         self.injected
             .get_mut(&api.as_i16())
             .and_then(VecDeque::pop_front)
@@ -622,7 +641,7 @@ impl SimCluster {
                         // Answered as the broker would: appended before.
                         answer = answer.with_log_start_offset(p.log_start);
                         match pd.records.clone().map(RecordBatch::decode_all) {
-                            Some(Ok(batches)) => match append(p, batches, max_log) {
+                            Some(Ok(batches)) => match append(p, batches, max_log, None) {
                                 Ok(base) => {
                                     answer = answer.with_base_offset(base);
                                     KafkaCode::None
@@ -659,7 +678,13 @@ impl SimCluster {
                     (None, Some(p)) => match pd.records.clone().map(RecordBatch::decode_all) {
                         Some(Ok(batches)) if !batches.is_empty() => {
                             answer = answer.with_log_start_offset(p.log_start);
-                            match append(p, batches, max_log) {
+                            let check = Verify {
+                                coordinators: &self.coordinators,
+                                topic: &t.name,
+                                partition: pd.index,
+                                version,
+                            };
+                            match append(p, batches, max_log, Some(check)) {
                                 Ok(base) => {
                                     answer = answer.with_base_offset(base);
                                     KafkaCode::None
@@ -701,9 +726,25 @@ impl SimCluster {
     }
 }
 
+/// What a partition leader asks the transaction coordinator before the
+/// first batch of a transaction (KIP-890 part 1).
+struct Verify<'a> {
+    coordinators: &'a Coordinators,
+    topic: &'a str,
+    partition: i32,
+    version: i16,
+}
+
 /// Appends decoded batches to a partition's log after the idempotence
-/// checks; the base offset of the first, or the code refusing them.
-fn append(p: &mut Partition, batches: Vec<RecordBatch>, max_log: usize) -> Result<i64, KafkaCode> {
+/// and transaction checks; the base offset of the first, or the code
+/// refusing them. `verify`: check a transaction's first batch with its
+/// coordinator (`None`: a batch already known to be in the log).
+fn append(
+    p: &mut Partition,
+    batches: Vec<RecordBatch>,
+    max_log: usize,
+    verify: Option<Verify<'_>>,
+) -> Result<i64, KafkaCode> {
     let incoming: usize = batches.iter().map(|b| b.records.len()).sum();
     if p.log.len() + incoming > max_log {
         return Err(KafkaCode::KafkaStorageError);
@@ -711,6 +752,23 @@ fn append(p: &mut Partition, batches: Vec<RecordBatch>, max_log: usize) -> Resul
     let mut first_offset = None;
     for b in batches {
         let h = b.header;
+        let transactional = h.attributes.is_transactional();
+        if h.attributes.is_control() {
+            // Only coordinators write markers.
+            return Err(KafkaCode::InvalidRecord);
+        }
+        let pid = h.producer.producer_id;
+        if !transactional && p.txns.is_open(pid) {
+            return Err(KafkaCode::InvalidTxnState);
+        }
+        if transactional
+            && !p.txns.is_open(pid)
+            && let Some(v) = &verify
+        {
+            let tp = (String::from(v.topic), v.partition);
+            v.coordinators
+                .verify(pid, h.producer.producer_epoch, &tp, v.version >= 11)?;
+        }
         let n = b.records.len() as i64;
         let last_seq = if h.producer.base_sequence < 0 {
             -1
@@ -733,6 +791,9 @@ fn append(p: &mut Partition, batches: Vec<RecordBatch>, max_log: usize) -> Resul
         let base = p.log_start + p.log.len() as i64;
         first_offset.get_or_insert(base);
         remember(&mut p.producers, pid, epoch, first_seq, last_seq, base);
+        if transactional {
+            p.txns.on_append(pid, base);
+        }
         for r in b.records {
             let offset = p.log_start + p.log.len() as i64;
             let sequence = if first_seq < 0 {
@@ -750,6 +811,8 @@ fn append(p: &mut Partition, batches: Vec<RecordBatch>, max_log: usize) -> Resul
                 producer_id: pid,
                 producer_epoch: epoch,
                 sequence,
+                transactional,
+                control: None,
             });
         }
     }

@@ -23,10 +23,12 @@
 
 mod attempts;
 mod cluster;
+mod coordinators;
 mod entropy;
 mod faults;
 mod harness;
 mod invariants;
+mod markers;
 mod network;
 mod observed;
 mod producer_state;
@@ -34,15 +36,19 @@ mod schedule;
 #[cfg(feature = "std")]
 mod server;
 mod topic_ids;
+mod txn_handlers;
 
 pub use attempts::{Attempt, AttemptLog};
 pub use cluster::{SimBroker, SimCluster, StoredRecord, request_api};
+pub use coordinators::{Fence, TxnDecision};
 pub use entropy::{Chance, Entropy};
 pub use faults::{FaultTally, Latency, NetFaults, error_codes, is_sequence_error, recoverable};
 pub use harness::{Report, TOPIC, run, run_bytes, run_seed};
 pub use invariants::{CheckTally, Violation, check};
+pub use markers::{AbortedTxn, Marker, read_committed};
 pub use network::SimNet;
 pub use observed::{Observed, Sent};
 pub use schedule::{ClusterFault, Schedule};
 #[cfg(feature = "std")]
 pub use server::{SimServer, SimServerBuilder};
+pub use txn_handlers::CoordinatorKind;

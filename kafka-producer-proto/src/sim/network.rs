@@ -358,7 +358,13 @@ impl<T> SimNet<T> {
     /// core; that is a producer bug, reported here with the time it began.
     pub fn step(&mut self) -> bool {
         self.drain();
+        // The cluster's own clock (markers, transaction timeouts) counts
+        // as network work: it happens whether or not the producer waits.
         let next_net = self.queue.first_key_value().map(|((t, _), _)| *t);
+        let next_net = match (next_net, self.cluster.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let next_timer = self.producer.poll_timeout();
         let next = match (next_net, next_timer) {
             (Some(a), Some(b)) => a.min(b),
@@ -378,6 +384,7 @@ impl<T> SimNet<T> {
             self.idle_steps = 0;
         }
         self.now = self.now.max(next);
+        self.cluster.advance(self.now);
         while let Some(entry) = self.queue.first_entry() {
             if entry.key().0 > self.now {
                 break;
@@ -431,6 +438,10 @@ impl<T> SimNet<T> {
         loop {
             self.drain();
             let next_net = self.queue.first_key_value().map(|((at, _), _)| *at);
+            let next_net = match (next_net, self.cluster.next_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let next = match (next_net, self.producer.poll_timeout()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -441,6 +452,7 @@ impl<T> SimNet<T> {
         }
         if self.now < t {
             self.now = t;
+            self.cluster.advance(t);
             self.producer.handle_timeout(t);
             self.drain();
         }

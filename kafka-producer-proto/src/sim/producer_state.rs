@@ -103,7 +103,20 @@ pub(crate) fn judge(
             Judgement::Refuse(KafkaCode::DuplicateSequenceNumber)
         }
         Some(_) => Judgement::Refuse(KafkaCode::OutOfOrderSequenceNumber),
-        None => Judgement::Append,
+        // A marker moved the producer to this epoch: it starts at 0.
+        None if first == 0 => Judgement::Append,
+        None => Judgement::Refuse(KafkaCode::OutOfOrderSequenceNumber),
+    }
+}
+
+/// A transaction marker of `producer_id` at `epoch` was written: a newer
+/// epoch becomes the producer's, and its sequences start over (this is
+/// how a fence reaches a partition that holds no data of the new epoch).
+pub(crate) fn on_marker(entries: &mut BTreeMap<i64, ProducerEntry>, producer_id: i64, epoch: i16) {
+    let entry = entries.entry(producer_id).or_default();
+    if epoch > entry.epoch || entry.recent.is_empty() {
+        entry.epoch = epoch;
+        entry.recent.clear();
     }
 }
 
