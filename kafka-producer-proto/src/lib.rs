@@ -144,6 +144,68 @@
 //! `std::net` driver). Both measure time with [`EpochClock`] (feature
 //! `std`) and count what they do in [`DriverStats`].
 //!
+//! # Transactions
+//!
+//! With `transactional.id` set, records are written inside transactions:
+//! all of a transaction's records, on any partitions, and the consumed
+//! offsets sent with it become visible to `read_committed` consumers
+//! together, or never. The calls follow the Java client's:
+//! [`Producer::init_transactions`] (once, fencing older producers with the
+//! same id), then per transaction [`Producer::begin_transaction`],
+//! [`Producer::send`], [`Producer::send_offsets_to_transaction`] and
+//! [`Producer::commit_transaction`] or [`Producer::abort_transaction`]. None
+//! blocks: a call is refused at once ([`TransactionError`]) or accepted, and
+//! the work it starts ends in one [`Event::Transaction`] (`begin_transaction`
+//! needs no work). A transactional producer refuses `send` outside a
+//! transaction.
+//!
+//! What an error asks of the application is its [`ErrorClass`]:
+//!
+//! | class | examples | the application |
+//! | --- | --- | --- |
+//! | retriable | NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, CONCURRENT_TRANSACTIONS, lost connections | does nothing: the producer finds the coordinator again and retries |
+//! | abortable | a record failed (INVALID_PRODUCER_EPOCH after a broker-side timeout, delivery timeout, INVALID_RECORD), TRANSACTION_ABORTABLE, a stale consumer group generation | calls `abort_transaction`, rewinds its input to the committed offsets, goes on |
+//! | fatal | PRODUCER_FENCED (a newer producer with the same id), TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a broker answer that cannot be | drops the producer; a new one with the same id takes over |
+//! | misuse | commit without begin, send outside a transaction | fixes the calling code: nothing changed |
+//!
+//! ```
+//! # #[cfg(feature = "sim")] {
+//! use core::time::Duration;
+//! use kafka_producer_proto::sim::{SimCluster, SimNet};
+//! use kafka_producer_proto::{
+//!     Config, ConsumerGroupMetadata, Event, Instant, OffsetCommit, Producer, Record,
+//!     TransactionCall,
+//! };
+//!
+//! let mut cluster = SimCluster::new(3);
+//! cluster.create_topic("out", 2);
+//! let config = Config::builder()
+//!     .bootstrap_servers(&cluster.bootstrap_servers())
+//!     .transactional_id("billing")
+//!     .build()?;
+//! let mut net = SimNet::new(Producer::new(config, Instant::ZERO), cluster, Instant::ZERO);
+//! let done = |n: &SimNet<()>, call| {
+//!     n.events.iter().any(|e| matches!(e, Event::Transaction { call: c, result: Ok(()) } if *c == call))
+//! };
+//! net.producer.init_transactions(net.now).unwrap();
+//! assert!(net.run_until(Duration::from_secs(10), |n| done(n, TransactionCall::InitTransactions)));
+//! net.producer.begin_transaction().unwrap();
+//! net.producer.send(Record::new("out").key("k").value("v"), net.now).unwrap();
+//! let group = ConsumerGroupMetadata::new("billing-consumers");
+//! net.producer.send_offsets_to_transaction([OffsetCommit::new("in", 0, 42)], &group, net.now).unwrap();
+//! net.producer.commit_transaction(net.now).unwrap();
+//! assert!(net.run_until(Duration::from_secs(10), |n| done(n, TransactionCall::CommitTransaction)));
+//! net.run_for(Duration::from_millis(50)); // the coordinator writes its markers
+//! let visible: usize = (0..2).map(|p| net.cluster.read_committed("out", p).len()).sum();
+//! assert_eq!(visible, 1);
+//! assert_eq!(net.cluster.committed_offsets("billing-consumers")[&("in".to_string(), 0)], 42);
+//! # }
+//! # Ok::<(), kafka_producer_proto::ConfigError>(())
+//! ```
+//!
+//! The [`transaction`] module documents the states and their transitions,
+//! and the rule for each error code of each transaction request.
+//!
 //! # The wire codec
 //!
 //! [`wire`] turns values into bytes and bytes into values for both sides of

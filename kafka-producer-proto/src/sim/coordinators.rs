@@ -60,7 +60,6 @@ pub(crate) struct MarkerWrite {
     pub epoch: i16,
     pub marker: Marker,
     pub partitions: Vec<(String, i32)>,
-    pub groups: Vec<String>,
 }
 
 /// A transaction's end, as the coordinator decided it.
@@ -78,6 +77,10 @@ pub struct TxnDecision {
     pub at: Instant,
     /// Aborted because it outlived its timeout.
     pub timed_out: bool,
+    /// The partitions it wrote markers to.
+    pub partitions: Vec<(String, i32)>,
+    /// The offsets it committed, per group (none for an abort).
+    pub offsets: Vec<(String, (String, i32), i64)>,
 }
 
 /// An epoch that became stale: from `at` on, nothing written by
@@ -90,6 +93,9 @@ pub struct Fence {
     pub below: i16,
     /// When.
     pub at: Instant,
+    /// By a new producer's InitProducerId (rather than a bump of the
+    /// current producer's own epoch, or a timeout).
+    pub by_new_producer: bool,
 }
 
 /// A consumer group, as far as transactional commits go.
@@ -164,11 +170,12 @@ impl Coordinators {
         }
     }
 
-    fn fence(&mut self, producer_id: i64, below: i16, at: Instant) {
+    fn fence(&mut self, producer_id: i64, below: i16, at: Instant, by_new_producer: bool) {
         self.fences.push(Fence {
             producer_id,
             below,
             at,
+            by_new_producer,
         });
     }
 
@@ -218,7 +225,7 @@ impl Coordinators {
                 m.last_epoch = -1;
                 m.phase = Phase::Prepare(Marker::Abort);
                 m.markers_at = now + delay;
-                self.fence(pid, epoch, now);
+                self.fence(pid, epoch, now, true);
                 return Err(KafkaCode::ConcurrentTransactions);
             }
             Phase::Empty | Phase::Complete(_) => {}
@@ -237,13 +244,17 @@ impl Coordinators {
             }
         }
         let old = m.producer_id;
+        let new_producer = req_id < 0;
         if m.epoch >= i16::MAX - 1 {
             let fresh = new_id();
             m.producer_id = fresh;
             m.epoch = 0;
             m.last_epoch = -1;
         } else {
-            m.last_epoch = m.epoch;
+            // Only a bump the producer asked for with its own epoch can be
+            // retried (KIP-360); a new producer's epoch leaves nothing for a
+            // zombie to claim as its retry.
+            m.last_epoch = if new_producer { -1 } else { m.epoch };
             m.epoch += 1;
         }
         m.phase = Phase::Empty;
@@ -251,9 +262,9 @@ impl Coordinators {
         let (pid, epoch) = (m.producer_id, m.epoch);
         if pid != old {
             self.by_producer.insert(pid, String::from(id));
-            self.fence(old, i16::MAX, now);
+            self.fence(old, i16::MAX, now, new_producer);
         } else {
-            self.fence(pid, epoch, now);
+            self.fence(pid, epoch, now, new_producer);
         }
         Ok((pid, epoch))
     }
@@ -420,7 +431,7 @@ impl Coordinators {
             }
         }
         for (pid, epoch) in fenced {
-            self.fence(pid, epoch, now);
+            self.fence(pid, epoch, now, false);
         }
     }
 
@@ -437,6 +448,17 @@ impl Coordinators {
             }
             m.phase = Phase::Complete(marker);
             let timed_out = self.timing_out.remove(id);
+            let partitions: Vec<(String, i32)> = m.partitions.iter().cloned().collect();
+            let mut offsets = Vec::new();
+            for g in &m.groups {
+                let group = self.groups.entry(g.clone()).or_default();
+                if let Some(pending) = group.pending.remove(&m.producer_id)
+                    && marker == Marker::Commit
+                {
+                    offsets.extend(pending.iter().map(|(tp, o)| (g.clone(), tp.clone(), *o)));
+                    group.committed.extend(pending);
+                }
+            }
             self.decisions.push(TxnDecision {
                 transactional_id: id.clone(),
                 producer_id: m.producer_id,
@@ -444,24 +466,15 @@ impl Coordinators {
                 marker,
                 at: now,
                 timed_out,
+                partitions: partitions.clone(),
+                offsets,
             });
             out.push(MarkerWrite {
                 producer_id: m.producer_id,
                 epoch: m.epoch,
                 marker,
-                partitions: m.partitions.iter().cloned().collect(),
-                groups: m.groups.iter().cloned().collect(),
+                partitions,
             });
-        }
-        for w in &out {
-            for g in &w.groups {
-                let group = self.groups.entry(g.clone()).or_default();
-                if let Some(offsets) = group.pending.remove(&w.producer_id)
-                    && w.marker == Marker::Commit
-                {
-                    group.committed.extend(offsets);
-                }
-            }
         }
         out
     }
@@ -506,7 +519,8 @@ mod tests {
             Err(KafkaCode::InvalidTxnState),
             "not added yet"
         );
-        c.add("t", pid, 0, core::slice::from_ref(&tp), None, t0).unwrap();
+        c.add("t", pid, 0, core::slice::from_ref(&tp), None, t0)
+            .unwrap();
         c.verify(pid, 0, &tp, false).unwrap();
         c.end("t", pid, 0, true, t0).unwrap();
         assert_eq!(
@@ -520,7 +534,8 @@ mod tests {
         assert_eq!(due[0].marker, Marker::Commit);
         c.end("t", pid, 0, true, t0).unwrap(); // a retry of a written end
         // The next transaction, then a second producer arrives.
-        c.add("t", pid, 0, core::slice::from_ref(&tp), None, t0).unwrap();
+        c.add("t", pid, 0, core::slice::from_ref(&tp), None, t0)
+            .unwrap();
         assert_eq!(
             c.init_producer_id("t", 60_000, (-1, -1), t0, &mut new_id),
             Err(KafkaCode::ConcurrentTransactions),
@@ -558,6 +573,17 @@ mod tests {
         assert_eq!(
             c.init_producer_id("t", 60_000, (pid, 1), t0, &mut new_id),
             Err(KafkaCode::ProducerFenced)
+        );
+        // Found by the transactional schedules: a new producer's epoch must
+        // not count as a bump its fenced predecessor could retry.
+        assert_eq!(
+            c.init_producer_id("t", 60_000, (-1, -1), t0, &mut new_id),
+            Ok((pid, 4))
+        );
+        assert_eq!(
+            c.init_producer_id("t", 60_000, (pid, 3), t0, &mut new_id),
+            Err(KafkaCode::ProducerFenced),
+            "the zombie's bump with its old epoch is fenced"
         );
     }
 

@@ -87,6 +87,9 @@ pub struct NetFaults {
     /// The producer's side reads slowly: each chunk after the first
     /// arrives this much later than the one before.
     pub slow_read: Duration,
+    /// The producer is transactional: Produce may also be refused with the
+    /// transaction codes ([`transactional_produce_codes`]).
+    pub transactional: bool,
 }
 
 impl Default for NetFaults {
@@ -103,6 +106,7 @@ impl Default for NetFaults {
             sequence_errors: false,
             chunk: 0,
             slow_read: Duration::ZERO,
+            transactional: false,
         }
     }
 }
@@ -237,8 +241,76 @@ pub fn error_codes(api: ApiKey) -> &'static [KafkaCode] {
             ProducerFenced,
         ],
         ApiKey::ApiVersions => &[UnknownServerError, UnsupportedVersion],
+        ApiKey::FindCoordinator => &[
+            CoordinatorNotAvailable,
+            CoordinatorLoadInProgress,
+            NotCoordinator,
+            GroupAuthorizationFailed,
+            TransactionalIdAuthorizationFailed,
+            InvalidRequest,
+        ],
+        ApiKey::AddPartitionsToTxn => &[
+            NotCoordinator,
+            CoordinatorNotAvailable,
+            CoordinatorLoadInProgress,
+            ConcurrentTransactions,
+            InvalidProducerIdMapping,
+            InvalidProducerEpoch,
+            ProducerFenced,
+            InvalidTxnState,
+            TransactionalIdAuthorizationFailed,
+            TopicAuthorizationFailed,
+            OperationNotAttempted,
+            UnknownTopicOrPartition,
+        ],
+        ApiKey::AddOffsetsToTxn => &[
+            NotCoordinator,
+            CoordinatorNotAvailable,
+            CoordinatorLoadInProgress,
+            ConcurrentTransactions,
+            InvalidProducerIdMapping,
+            InvalidProducerEpoch,
+            ProducerFenced,
+            InvalidTxnState,
+            TransactionalIdAuthorizationFailed,
+            GroupAuthorizationFailed,
+        ],
+        ApiKey::TxnOffsetCommit => &[
+            NotCoordinator,
+            CoordinatorNotAvailable,
+            CoordinatorLoadInProgress,
+            RequestTimedOut,
+            UnknownTopicOrPartition,
+            IllegalGeneration,
+            UnknownMemberId,
+            FencedInstanceId,
+            GroupAuthorizationFailed,
+            InvalidProducerEpoch,
+            ProducerFenced,
+            TransactionalIdAuthorizationFailed,
+            RebalanceInProgress,
+        ],
+        ApiKey::EndTxn => &[
+            NotCoordinator,
+            CoordinatorNotAvailable,
+            CoordinatorLoadInProgress,
+            ConcurrentTransactions,
+            InvalidProducerIdMapping,
+            InvalidProducerEpoch,
+            ProducerFenced,
+            InvalidTxnState,
+            TransactionalIdAuthorizationFailed,
+            TransactionAbortable,
+        ],
         _ => &[],
     }
+}
+
+/// The codes a partition leader answers a transactional producer's Produce
+/// with besides [`error_codes`]: a batch outside its transaction, a
+/// transaction that can no longer complete.
+pub fn transactional_produce_codes() -> &'static [KafkaCode] {
+    &[KafkaCode::InvalidTxnState, KafkaCode::TransactionAbortable]
 }
 
 /// The error codes that leave a run able to deliver everything: those a
@@ -277,12 +349,14 @@ impl NetFaults {
             (!self.recoverable_only || recoverable(**c))
                 && (self.sequence_errors || !is_sequence_error(**c))
         };
-        let n = error_codes(api).iter().filter(allowed).count();
-        error_codes(api)
-            .iter()
-            .filter(allowed)
-            .nth(e.below(n as u64) as usize)
-            .copied()
+        let extra: &[KafkaCode] = if self.transactional && api == ApiKey::Produce {
+            transactional_produce_codes()
+        } else {
+            &[]
+        };
+        let codes = || error_codes(api).iter().chain(extra).filter(allowed);
+        let n = codes().count();
+        codes().nth(e.below(n as u64) as usize).copied()
     }
 }
 
@@ -328,6 +402,11 @@ mod tests {
             ApiKey::Metadata,
             ApiKey::InitProducerId,
             ApiKey::ApiVersions,
+            ApiKey::FindCoordinator,
+            ApiKey::AddPartitionsToTxn,
+            ApiKey::AddOffsetsToTxn,
+            ApiKey::TxnOffsetCommit,
+            ApiKey::EndTxn,
         ] {
             assert!(!error_codes(api).is_empty(), "{api:?}");
             assert!(error_codes(api).iter().all(|c| c.is_error()));

@@ -36,13 +36,19 @@ mod schedule;
 #[cfg(feature = "std")]
 mod server;
 mod topic_ids;
+mod txn_checks;
 mod txn_handlers;
+mod txn_run;
+mod txn_schedule;
 
 pub use attempts::{Attempt, AttemptLog};
 pub use cluster::{SimBroker, SimCluster, StoredRecord, request_api};
 pub use coordinators::{Fence, TxnDecision};
 pub use entropy::{Chance, Entropy};
-pub use faults::{FaultTally, Latency, NetFaults, error_codes, is_sequence_error, recoverable};
+pub use faults::{
+    FaultTally, Latency, NetFaults, error_codes, is_sequence_error, recoverable,
+    transactional_produce_codes,
+};
 pub use harness::{Report, TOPIC, run, run_bytes, run_seed};
 pub use invariants::{CheckTally, Violation, check};
 pub use markers::{AbortedTxn, Marker, read_committed};
@@ -51,4 +57,10 @@ pub use observed::{Observed, Sent};
 pub use schedule::{ClusterFault, Schedule};
 #[cfg(feature = "std")]
 pub use server::{SimServer, SimServerBuilder};
+pub use txn_checks::TxnChecks;
 pub use txn_handlers::CoordinatorKind;
+pub use txn_run::{
+    GROUP, INPUT, OUTPUT, TRANSACTIONAL_ID, TxnReport, TxnTally, run_transactional,
+    run_transactional_bytes, run_transactional_seed,
+};
+pub use txn_schedule::{TxnFault, TxnSchedule};

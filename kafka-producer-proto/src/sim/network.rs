@@ -343,6 +343,17 @@ impl<T> SimNet<T> {
         self.down.remove(&node);
     }
 
+    /// When this network next has something to do (a delivery, the
+    /// producer's timer), not counting the cluster's own clock: for a
+    /// driver that runs several networks against one cluster in time order.
+    pub fn next_at(&self) -> Option<Instant> {
+        let next_net = self.queue.first_key_value().map(|((t, _), _)| *t);
+        match (next_net, self.producer.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// How many deliveries are on their way (bounded-memory checks).
     pub fn in_transit(&self) -> usize {
         self.queue.len()
@@ -357,6 +368,17 @@ impl<T> SimNet<T> {
     /// woken now while waking it changes nothing. A driver would spin a
     /// core; that is a producer bug, reported here with the time it began.
     pub fn step(&mut self) -> bool {
+        self.step_within(None)
+    }
+
+    /// As [`step`](SimNet::step), but only if the next thing due comes by
+    /// `limit`: never past it, so that several networks sharing one
+    /// cluster keep one time order. Returns whether it stepped.
+    pub fn step_before(&mut self, limit: Instant) -> bool {
+        self.step_within(Some(limit))
+    }
+
+    fn step_within(&mut self, limit: Option<Instant>) -> bool {
         self.drain();
         // The cluster's own clock (markers, transaction timeouts) counts
         // as network work: it happens whether or not the producer waits.
@@ -373,6 +395,9 @@ impl<T> SimNet<T> {
                 None => return false,
             },
         };
+        if limit.is_some_and(|l| next > l) {
+            return false;
+        }
         if next <= self.now && next_net.is_none_or(|t| t > self.now) {
             self.idle_steps += 1;
             assert!(

@@ -433,6 +433,18 @@ impl SimCluster {
             .collect()
     }
 
+    /// The group's committed offsets as a consumer that asks for stable
+    /// offsets reads them (KIP-447, `require_stable`): `None` while any
+    /// transaction holds offsets of the group that are not yet committed or
+    /// dropped (Kafka answers UNSTABLE_OFFSET_COMMIT, and the consumer asks
+    /// again).
+    pub fn stable_offsets(&self, group: &str) -> Option<BTreeMap<(String, i32), i64>> {
+        match self.coordinators.groups.get(group) {
+            Some(g) if !g.pending.is_empty() => None,
+            _ => Some(self.committed_offsets(group)),
+        }
+    }
+
     /// The group's committed offsets.
     pub fn committed_offsets(&self, group: &str) -> BTreeMap<(String, i32), i64> {
         self.coordinators

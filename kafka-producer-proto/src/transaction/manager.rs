@@ -581,6 +581,20 @@ impl TransactionManager {
     /// once nothing of it is pending (`batches_pending`: records of it not
     /// yet terminal).
     pub(crate) fn settle(&mut self, batches_pending: bool) {
+        // Offsets whose request was in flight when the transaction turned
+        // abortable (or began to abort) end with it once it answered.
+        if self.in_flight.is_none() && !self.offsets.is_empty() {
+            let error = match self.state {
+                TransactionState::AbortableError => self.error.clone(),
+                TransactionState::AbortingTransaction => Some(TransactionError::Aborted),
+                _ => None,
+            };
+            if let Some(error) = error {
+                while self.offsets.pop_front().is_some() {
+                    self.outcome(TransactionCall::SendOffsets, Err(error.clone()));
+                }
+            }
+        }
         if self.ending()
             && !self.started
             && self.in_flight.is_none()

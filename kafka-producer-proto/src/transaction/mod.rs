@@ -32,6 +32,8 @@ mod manager;
 mod requests;
 mod rules;
 mod state;
+#[cfg(test)]
+mod tests;
 
 pub use error::{ErrorClass, TransactionError};
 pub use group::{ConsumerGroupMetadata, OffsetCommit};
