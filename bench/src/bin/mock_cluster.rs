@@ -9,7 +9,10 @@
 //! It prints `BOOTSTRAP host:port,...` on stdout once the topics exist, and
 //! serves until its stdin reaches end of file (the parent closes the pipe,
 //! or dies) or it is killed by a signal (SIGTERM's default action is all the
-//! cleanup a mock needs: it holds no files).
+//! cleanup a mock needs: it holds no files). Meanwhile each line
+//! `topic NAME PARTITIONS` on stdin creates a topic and is answered on
+//! stdout with `TOPIC NAME` (or `ERROR why`), so that a benchmark can give
+//! every run a fresh topic.
 //!
 //! # The front
 //!
@@ -28,7 +31,7 @@
 //! through the same front, so the comparison stays even. `--no-front`
 //! prints the mock's own listeners instead (Java and franz-go then hang).
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::thread;
@@ -166,16 +169,47 @@ fn serve(args: &Args) -> Result<(), String> {
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("stdout: {e}"))?;
 
-    // Serve until stdin is closed. Whatever is written to it is ignored.
-    let mut sink = [0u8; 512];
-    let mut stdin = io::stdin().lock();
-    loop {
-        match stdin.read(&mut sink) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("reading stdin: {e}")),
-        }
+    // Serve until stdin is closed, creating the topics it asks for.
+    for line in io::stdin().lock().lines() {
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        let answer = match command(&line) {
+            Ok(Command::Topic(name, partitions)) => {
+                match cluster.create_topic(&name, partitions, 1) {
+                    Ok(()) => format!("TOPIC {name}"),
+                    Err(e) => format!("ERROR cannot create topic {name:?}: {e}"),
+                }
+            }
+            Ok(Command::Nothing) => continue,
+            Err(e) => format!("ERROR {e}"),
+        };
+        writeln!(stdout, "{answer}")
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("stdout: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A line on stdin.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    /// `topic NAME PARTITIONS`: create it (replication factor 1); answered
+    /// with `TOPIC NAME` once it exists, or `ERROR ...`.
+    Topic(String, i32),
+    /// An empty line.
+    Nothing,
+}
+
+fn command(line: &str) -> Result<Command, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words[..] {
+        [] => Ok(Command::Nothing),
+        ["topic", name, partitions] => Ok(Command::Topic(
+            name.to_string(),
+            positive(partitions, "partitions")?,
+        )),
+        _ => Err(format!(
+            "unknown command {line:?} (expected: topic NAME PARTITIONS)"
+        )),
     }
 }
 
@@ -320,6 +354,15 @@ mod tests {
         r.extend_from_slice(&api_version.to_be_bytes());
         r.extend_from_slice(&correlation_id.to_be_bytes());
         r
+    }
+
+    #[test]
+    fn stdin_commands() {
+        assert_eq!(command("topic t-1 4"), Ok(Command::Topic("t-1".into(), 4)));
+        assert_eq!(command("  "), Ok(Command::Nothing));
+        assert!(command("topic t 0").is_err());
+        assert!(command("topic t").is_err());
+        assert!(command("delete t").is_err());
     }
 
     #[test]
