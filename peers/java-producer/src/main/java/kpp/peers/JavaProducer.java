@@ -150,7 +150,15 @@ public final class JavaProducer {
         long deliveredAtBegin = 0;
         for (long i = 0; i < count; i++) {
             if (txn && inTxn == 0) {
-                producer.beginTransaction();
+                try {
+                    producer.beginTransaction();
+                } catch (KafkaException e) {
+                    // Fatal (the producer is in an error state): every record
+                    // left is counted as failed, as franz-go does.
+                    c.failed.add(count - i);
+                    c.firstError.compareAndSet(null, e);
+                    return commits;
+                }
                 deliveredAtBegin = c.delivered.sum();
             }
             int off = valueOffset(i, a.valueSize);
