@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! ours --bootstrap HOST:PORT --topic T --records N --value-size BYTES [contract options]
-//!      [--api handle|driver] [--runtime current|multi]
+//!      [--api handle|driver] [--runtime current|multi] [--set KEY=VALUE]...
 //! ```
 //!
 //! - `--api handle` (default): the application API, the cloneable
@@ -54,6 +54,11 @@ struct Args {
     /// Which tokio runtime runs them.
     #[arg(long, value_enum, default_value_t = Runtime::Current)]
     runtime: Runtime,
+    /// Another producer property, KEY=VALUE (repeatable), for experiments
+    /// such as `--set batch.size=1000000`; the side-by-side command passes
+    /// none.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    properties: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,7 +84,7 @@ fn main() -> ExitCode {
             "transactions are not in kafka-producer-tokio yet (no begin/commit API)",
         );
     }
-    let config = match config(&args.contract) {
+    let config = match config(&args.contract, &args.properties) {
         Ok(c) => c,
         Err(e) => return contract::bad_argument(CLIENT, &e),
     };
@@ -128,7 +133,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn config(a: &ContractArgs) -> Result<Config, String> {
+fn config(a: &ContractArgs, properties: &[String]) -> Result<Config, String> {
     let mut b = Config::builder();
     b.bootstrap_servers(&a.bootstrap);
     let linger = a.linger_ms.to_string();
@@ -141,6 +146,12 @@ fn config(a: &ContractArgs) -> Result<Config, String> {
         ("linger.ms", linger.as_str()),
         ("compression.type", a.compression.name()),
     ] {
+        b.set(k, v).map_err(|e| format!("{k}={v}: {e}"))?;
+    }
+    for p in properties {
+        let (k, v) = p
+            .split_once('=')
+            .ok_or_else(|| format!("--set {p:?}: expected KEY=VALUE"))?;
         b.set(k, v).map_err(|e| format!("{k}={v}: {e}"))?;
     }
     b.build().map_err(|e| e.to_string())

@@ -3,15 +3,17 @@
 //!
 //! ```text
 //! rdkafka --bootstrap HOST:PORT --topic T --records N --value-size BYTES [contract options]
+//!         [--set KEY=VALUE]...
 //! ```
 //!
 //! The usual librdkafka loop: `produce` (which copies the value into
 //! librdkafka's message), `poll(0)` every 1,024 records to serve delivery
-//! reports in this thread, and on `QueueFull` a `poll` that waits for
-//! reports to free the queue; then `flush`. A `ProducerContext` counts the
-//! reports. Transactional runs use `init_transactions` (in the warm-up),
-//! `begin_transaction` and `commit_transaction` (which flushes). Everything
-//! not on the command line is at librdkafka's defaults.
+//! reports in this thread, and on `QueueFull` a 1 ms `poll` that serves
+//! reports to free the queue; then a flush that polls 1 ms at a time until
+//! nothing is left. A `ProducerContext` counts the reports. Transactional
+//! runs use `init_transactions` (in the warm-up), `begin_transaction`, and
+//! that flush before `commit_transaction`. Everything not on the command
+//! line is at librdkafka's defaults.
 
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -29,9 +31,12 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 const CLIENT: &str = "rdkafka";
 /// Records between two `poll(0)`s.
 const POLL_EVERY: u64 = 1024;
-/// Longest wait for a delivery report when the queue is full (`poll`
-/// returns as soon as one is served).
-const QUEUE_FULL_WAIT: Duration = Duration::from_millis(100);
+/// How long one `poll` waits while the queue is full or a flush waits.
+/// rdkafka's `BaseProducer::poll(t)` serves events until `t` has passed,
+/// not until the first one, so this is the granularity of every wait: its
+/// own `flush` polls 100 ms at a time, which cost every flush up to 100 ms
+/// and every transaction (`commit_transaction` flushes first) 100 ms.
+const POLL_WAIT: Duration = Duration::from_millis(1);
 /// Longest a flush, a commit or `init_transactions` may take.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -43,6 +48,11 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 struct Args {
     #[command(flatten)]
     contract: ContractArgs,
+    /// Another librdkafka property, KEY=VALUE (repeatable), for experiments
+    /// such as `--set batch.size=16384`; the side-by-side command passes
+    /// none.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    properties: Vec<String>,
 }
 
 /// Delivery reports, counted in the thread that polls.
@@ -115,6 +125,16 @@ fn main() -> ExitCode {
         .set("compression.type", a.compression.name());
     if let Some(id) = &a.transactional_id {
         config.set("transactional.id", id);
+    }
+    for p in &args.properties {
+        match p.split_once('=') {
+            Some((k, v)) => {
+                config.set(k, v);
+            }
+            None => {
+                return contract::bad_argument(CLIENT, &format!("--set {p:?}: expected KEY=VALUE"));
+            }
+        }
     }
     let producer: BaseProducer<Counting> = match config.create_with_context(Counting::default()) {
         Ok(p) => p,
@@ -192,7 +212,7 @@ fn phase(producer: &BaseProducer<Counting>, a: &ContractArgs, pool: &[u8], count
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
-                    producer.poll(QUEUE_FULL_WAIT);
+                    producer.poll(POLL_WAIT);
                 }
                 Err((e, _)) => {
                     ctx.fail(1, || format!("produce refused: {e}"));
@@ -215,10 +235,27 @@ fn phase(producer: &BaseProducer<Counting>, a: &ContractArgs, pool: &[u8], count
         if in_txn > 0 {
             commits += commit(producer, delivered_at_begin);
         }
-    } else if let Err(e) = producer.flush(OPERATION_TIMEOUT) {
-        eprintln!("{CLIENT}: flush: {e}");
+    } else {
+        flush(producer);
     }
     commits
+}
+
+/// Waits until every message has its delivery report served, polling
+/// [`POLL_WAIT`] at a time rather than the 100 ms of rdkafka's `flush`.
+fn flush(producer: &BaseProducer<Counting>) {
+    let deadline = Instant::now() + OPERATION_TIMEOUT;
+    // Messages queued or in flight, plus delivery reports not yet served.
+    while producer.in_flight_count() > 0 {
+        if Instant::now() > deadline {
+            eprintln!(
+                "{CLIENT}: flush: {} messages left after {OPERATION_TIMEOUT:?}",
+                producer.in_flight_count()
+            );
+            return;
+        }
+        producer.poll(POLL_WAIT);
+    }
 }
 
 /// Commits the open transaction (librdkafka flushes first). When the commit
@@ -226,6 +263,9 @@ fn phase(producer: &BaseProducer<Counting>, a: &ContractArgs, pool: &[u8], count
 /// failed.
 fn commit(producer: &BaseProducer<Counting>, delivered_at_begin: u64) -> u64 {
     let ctx = producer.context();
+    // Flushed here first, so that the flush inside commit_transaction finds
+    // nothing left and never polls for 100 ms.
+    flush(producer);
     match producer.commit_transaction(OPERATION_TIMEOUT) {
         Ok(()) => 1,
         Err(e) => {
