@@ -46,8 +46,8 @@ impl Client {
         match self {
             Client::Ours => {
                 "batch.size 16384, buffer.memory 32 MiB, max.in.flight 5, sticky partitioner; \
-                 the Producer handle on a current-thread tokio runtime (one thread); values are \
-                 Bytes slices of the pool (no copy)"
+                 TokioDriver (the tokio crate's lower layer, its fastest API) on a current-thread \
+                 runtime: one thread; values are Bytes slices of the pool (no copy)"
             }
             Client::Rdkafka => {
                 "batch.size 1,000,000 B, batch.num.messages 10,000, queue.buffering.max.messages \
