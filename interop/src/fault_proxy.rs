@@ -37,6 +37,12 @@
 //!
 //! Faults apply to frames, never to partial reads, so a "cut after the
 //! request" cut comes after the whole request reached the broker.
+//!
+//! Recording ([`FaultProxy::record_traffic`]): the proxy also notes every
+//! frame it forwards, with when and to which broker, so a test can check
+//! from outside the client what it sent (API versions, which broker got a
+//! partition's batches, whether it waited out a throttle) and what the
+//! broker answered.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -49,9 +55,12 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_producer_proto::wire::Message;
-use kafka_producer_proto::wire::header::{decode_response_header, encode_response};
+use kafka_producer_proto::wire::header::{
+    decode_request_header, decode_response_header, encode_response,
+};
 use kafka_producer_proto::wire::messages::{
-    ApiKey, FindCoordinatorResponse, MetadataResponse, ProduceResponse,
+    ApiKey, ApiVersionsResponse, FindCoordinatorResponse, InitProducerIdResponse, MetadataResponse,
+    ProduceRequest, ProduceResponse,
 };
 
 /// How long a cut waits for the broker's answer to the cut request before
@@ -86,6 +95,55 @@ pub struct ProxyStats {
     pub rewritten: u64,
 }
 
+/// Which way a recorded frame went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to broker, recorded as it arrived from the client.
+    Request,
+    /// Broker to client, recorded as it was forwarded to the client.
+    Response,
+}
+
+/// One frame the proxy passed on, recorded while
+/// [`FaultProxy::record_traffic`] is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traffic {
+    /// When the request arrived from the client, or the response left for
+    /// it.
+    pub at: Instant,
+    /// The broker of the connection.
+    pub upstream: SocketAddr,
+    /// The proxy's number for the client connection (from 1).
+    pub conn: u64,
+    pub direction: Direction,
+    /// The API key and version of the request (for a response: of the
+    /// request it answers).
+    pub api: i16,
+    pub version: i16,
+    pub correlation_id: i32,
+    /// Produce requests: the partition indexes they carry batches for.
+    pub partitions: Vec<i32>,
+    /// Responses of Produce, Metadata, InitProducerId and ApiVersions:
+    /// the `throttle_time_ms` the broker asked for.
+    pub throttle_ms: Option<i32>,
+    /// Produce responses: per partition answered, (partition, error code,
+    /// base offset, log append time).
+    pub produced: Vec<Produced>,
+}
+
+/// One partition's answer in a Produce response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Produced {
+    pub partition: i32,
+    pub error_code: i16,
+    pub base_offset: i64,
+    /// -1 unless the broker says when it appended the batch: always on a
+    /// topic with LogAppendTime, and on any topic for a batch it already
+    /// had (a retry it recognised), where Kafka answers with the original
+    /// batch's max timestamp.
+    pub log_append_time: i64,
+}
+
 /// A running proxy; dropping it closes its ports and every connection.
 pub struct FaultProxy {
     shared: Arc<Shared>,
@@ -102,6 +160,7 @@ struct Counters {
     held: AtomicU64,
     mid_frame_drops: AtomicU64,
     rewritten: AtomicU64,
+    conn_ids: AtomicU64,
 }
 
 struct Shared {
@@ -110,6 +169,8 @@ struct Shared {
     hold_nanos: AtomicU64,
     drop_mid_frame: AtomicBool,
     stopping: AtomicBool,
+    recording: AtomicBool,
+    traffic: Mutex<Vec<Traffic>>,
     counters: Counters,
     /// Upstream broker address -> the proxy port that stands for it.
     rewrites: Vec<(SocketAddr, SocketAddr)>,
@@ -119,6 +180,8 @@ struct Shared {
 
 /// One client connection and its upstream connection.
 struct Conn {
+    id: u64,
+    upstream_addr: SocketAddr,
     client: TcpStream,
     upstream: TcpStream,
     closed: AtomicBool,
@@ -134,6 +197,9 @@ struct Conn {
     /// Requests whose responses carry broker addresses: correlation id ->
     /// (api key, version), to decode the response for rewriting.
     addressed: Mutex<HashMap<i32, (i16, i16)>>,
+    /// While recording, every request: correlation id -> (api key,
+    /// version), to record its response.
+    requests: Mutex<HashMap<i32, (i16, i16)>>,
 }
 
 /// A poisoned lock only means another proxy thread panicked; the data is
@@ -196,6 +262,8 @@ impl FaultProxy {
             hold_nanos: AtomicU64::new(0),
             drop_mid_frame: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
+            recording: AtomicBool::new(false),
+            traffic: Mutex::new(Vec::new()),
             counters: Counters::default(),
             rewrites: bound.iter().map(|(_, a, u)| (*u, *a)).collect(),
             conns: Mutex::new(Vec::new()),
@@ -290,6 +358,22 @@ impl FaultProxy {
         }
     }
 
+    /// From now on, records every request and response it forwards
+    /// ([`FaultProxy::traffic`]): which broker, when, which API and
+    /// version, the partitions of Produce requests and the throttle times
+    /// of responses. Costs a decode of every Produce request and response.
+    pub fn record_traffic(&self) {
+        self.shared.recording.store(true, Ordering::SeqCst);
+    }
+
+    /// Everything recorded since [`FaultProxy::record_traffic`], in the
+    /// order it happened.
+    pub fn traffic(&self) -> Vec<Traffic> {
+        let mut t = lock(&self.shared.traffic).clone();
+        t.sort_by_key(|f| f.at);
+        t
+    }
+
     /// What the proxy did so far.
     pub fn stats(&self) -> ProxyStats {
         let c = &self.shared.counters;
@@ -336,7 +420,7 @@ impl Drop for FaultProxy {
     }
 }
 
-fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>) {
+fn accept_loop(listener: TcpListener, upstream_addr: SocketAddr, shared: Arc<Shared>) {
     for client in listener.incoming() {
         if shared.stopping.load(Ordering::SeqCst) {
             return;
@@ -344,21 +428,29 @@ fn accept_loop(listener: TcpListener, upstream: SocketAddr, shared: Arc<Shared>)
         let Ok(client) = client else { continue };
         // A broker that cannot be reached looks to the client like a
         // connection closed at once, which is what it would see directly.
-        let Ok(upstream) = TcpStream::connect_timeout(&upstream, Duration::from_secs(5)) else {
+        let Ok(upstream) = TcpStream::connect_timeout(&upstream_addr, Duration::from_secs(5))
+        else {
             continue;
         };
-        if let Err(e) = spawn_conn(client, upstream, &shared) {
+        if let Err(e) = spawn_conn(client, upstream, upstream_addr, &shared) {
             eprintln!("fault proxy: cannot start a connection: {e}");
         }
     }
 }
 
-fn spawn_conn(client: TcpStream, upstream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
+fn spawn_conn(
+    client: TcpStream,
+    upstream: TcpStream,
+    upstream_addr: SocketAddr,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
     // Frames are forwarded as soon as they are whole; Nagle would add
     // latency that timing tests would mistake for a hold.
     client.set_nodelay(true)?;
     upstream.set_nodelay(true)?;
     let conn = Arc::new(Conn {
+        id: shared.counters.conn_ids.fetch_add(1, Ordering::SeqCst) + 1,
+        upstream_addr,
         client: client.try_clone()?,
         upstream: upstream.try_clone()?,
         closed: AtomicBool::new(false),
@@ -366,6 +458,7 @@ fn spawn_conn(client: TcpStream, upstream: TcpStream, shared: &Arc<Shared>) -> i
         cut_at: Mutex::new(None),
         cut_answered: AtomicBool::new(false),
         addressed: Mutex::new(HashMap::new()),
+        requests: Mutex::new(HashMap::new()),
     });
     {
         let mut conns = lock(&shared.conns);
@@ -470,6 +563,28 @@ fn forward_requests(mut client: TcpStream, mut upstream: TcpStream, conn: &Conn,
             // slip past the response thread.
             *lock(&conn.cut_at) = Some(ids.map_or(i32::MIN, |(_, _, c)| c));
         }
+        if shared.recording.load(Ordering::SeqCst)
+            && let Some((api, version, correlation_id)) = ids
+        {
+            lock(&conn.requests).insert(correlation_id, (api, version));
+            let partitions = if api == ApiKey::Produce.as_i16() {
+                produce_partitions(&frame)
+            } else {
+                Vec::new()
+            };
+            lock(&shared.traffic).push(Traffic {
+                at: Instant::now(),
+                upstream: conn.upstream_addr,
+                conn: conn.id,
+                direction: Direction::Request,
+                api,
+                version,
+                correlation_id,
+                partitions,
+                throttle_ms: None,
+                produced: Vec::new(),
+            });
+        }
         // Counted before the write, so that the count is current by the
         // time the answer can reach the client.
         shared.counters.requests.fetch_add(1, Ordering::SeqCst);
@@ -572,6 +687,24 @@ fn write_responses(
             }
             return;
         }
+        // Recorded before the write, as the client may answer at once.
+        if shared.recording.load(Ordering::SeqCst)
+            && let Some(c) = correlation_id
+            && let Some((api, version)) = lock(&conn.requests).remove(&c)
+        {
+            lock(&shared.traffic).push(Traffic {
+                at: Instant::now(),
+                upstream: conn.upstream_addr,
+                conn: conn.id,
+                direction: Direction::Response,
+                api,
+                version,
+                correlation_id: c,
+                partitions: Vec::new(),
+                throttle_ms: throttle_of(&frame, api, version),
+                produced: produced_of(&frame, api, version),
+            });
+        }
         // Counted and armed before the write: once the client has the
         // response it may send its next request at once, and that request
         // must find the cut armed and the counters current.
@@ -588,6 +721,68 @@ fn write_responses(
         }
     }
     conn.close();
+}
+
+/// The partition indexes a Produce request frame carries batches for
+/// (empty when it does not decode).
+fn produce_partitions(frame: &Bytes) -> Vec<i32> {
+    let Ok((header, mut body)) = decode_request_header(frame.clone()) else {
+        return Vec::new();
+    };
+    ProduceRequest::decode(&mut body, header.request_api_version)
+        .map(|r| {
+            r.topic_data
+                .iter()
+                .flat_map(|t| t.partition_data.iter().map(|p| p.index))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a Produce response frame says of each partition.
+fn produced_of(frame: &Bytes, api: i16, version: i16) -> Vec<Produced> {
+    if api != ApiKey::Produce.as_i16() {
+        return Vec::new();
+    }
+    let Ok((_, mut body)) = decode_response_header(frame.clone(), ApiKey::Produce, version) else {
+        return Vec::new();
+    };
+    ProduceResponse::decode(&mut body, version)
+        .map(|r| {
+            r.responses
+                .iter()
+                .flat_map(|t| t.partition_responses.iter())
+                .map(|p| Produced {
+                    partition: p.index,
+                    error_code: p.error_code,
+                    base_offset: p.base_offset,
+                    log_append_time: p.log_append_time_ms,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The `throttle_time_ms` of a response frame, for the APIs a producer
+/// speaks that carry one.
+fn throttle_of(frame: &Bytes, api: i16, version: i16) -> Option<i32> {
+    let api = ApiKey::from_i16(api)?;
+    let (_, mut body) = decode_response_header(frame.clone(), api, version).ok()?;
+    match api {
+        ApiKey::Produce => ProduceResponse::decode(&mut body, version)
+            .ok()
+            .map(|r| r.throttle_time_ms),
+        ApiKey::Metadata => MetadataResponse::decode(&mut body, version)
+            .ok()
+            .map(|r| r.throttle_time_ms),
+        ApiKey::InitProducerId => InitProducerIdResponse::decode(&mut body, version)
+            .ok()
+            .map(|r| r.throttle_time_ms),
+        ApiKey::ApiVersions => ApiVersionsResponse::decode(&mut body, version)
+            .ok()
+            .map(|r| r.throttle_time_ms),
+        _ => None,
+    }
 }
 
 /// The proxy address for a broker address in a response, if it is one of

@@ -1,14 +1,18 @@
 //! What the interop tests share: real Apache Kafka clusters on loopback
-//! ([`kafka::KafkaCluster`]), a fault-injecting proxy, a minimal client
-//! built from the wire codec alone, and a produce-and-read-back round trip
-//! through librdkafka's consumer.
+//! ([`kafka::KafkaCluster`]), a fault-injecting proxy that can also record
+//! what it forwards, a minimal client built from the wire codec alone, a
+//! produce-and-read-back round trip through librdkafka's consumer, and the
+//! check of a topic read back against what the producer reported
+//! ([`log_check`]).
 //!
 //! The tests in `tests/` run the producer and the codec against independent
-//! peers (librdkafka's mock cluster, tansu) and read back what was written
-//! with the rdkafka consumer. Not published: it exists for those tests and
+//! peers (Apache Kafka, librdkafka's mock cluster, and tansu with the
+//! `tansu` feature) and read back what was written with the rdkafka
+//! consumer. Not published: it exists for those tests and
 //! the `wire_roundtrip` example.
 
 pub mod fault_proxy;
 pub mod kafka;
+pub mod log_check;
 pub mod roundtrip;
 pub mod wire_client;
