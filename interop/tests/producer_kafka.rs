@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use kafka_producer_interop::kafka::KafkaCluster;
 use kafka_producer_tokio::{Acks, Record};
-use kafka_support::{LogsOnFailure, config, murmur2_partition, record, runtime, send_all};
+use kafka_support::{
+    LogsOnFailure, base_timestamp, config, murmur2_partition, record, runtime, send_all,
+};
 
 const PARTITIONS: i32 = 4;
 /// A value just under the broker's default `message.max.bytes`
@@ -68,7 +70,7 @@ fn mixed(topic: &str, i: usize, large_at: usize) -> Record {
     }
     if !i.is_multiple_of(3) {
         // Steps backwards now and then: negative deltas within a batch.
-        let t = 1_700_000_000_000 + (i as i64) * 3 - if i.is_multiple_of(11) { 50 } else { 0 };
+        let t = base_timestamp() + (i as i64) * 3 - if i.is_multiple_of(11) { 50 } else { 0 };
         r = r.timestamp(t);
     }
     r

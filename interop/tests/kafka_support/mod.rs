@@ -400,10 +400,24 @@ pub fn numbered(topic: &str, i: usize) -> Record {
         .header("i", Some(Bytes::from((i as u64).to_be_bytes().to_vec())))
 }
 
+/// A CreateTime an hour before this run started: recent enough that the
+/// broker's time-based retention (7 days by default) leaves the records
+/// alone, and well clear of `log.message.timestamp.after.max.ms` (an hour
+/// into the future).
+pub fn base_timestamp() -> i64 {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("a clock after 1970");
+        now.as_millis() as i64 - 3_600_000
+    })
+}
+
 /// [`numbered`] with an explicit CreateTime, a millisecond apart from the
 /// next record's.
 pub fn numbered_at(topic: &str, i: usize) -> Record {
-    numbered(topic, i).timestamp(1_750_000_000_000 + i as i64)
+    numbered(topic, i).timestamp(base_timestamp() + i as i64)
 }
 
 /// A fault proxy in front of every broker of `cluster`, recording what it
