@@ -190,6 +190,18 @@ impl Producer {
     /// Sends a record without blocking: when `buffer.memory` is full (or
     /// other senders wait for it) it is refused at once with
     /// [`SendErrorKind::BufferFull`] and handed back.
+    ///
+    /// ```
+    /// # use kafka_producer_blocking::{Config, Producer, Record};
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # let server = SimServer::bind()?;
+    /// # let producer = Producer::connect(Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?)?;
+    /// match producer.try_send(Record::new("events").value("v")) {
+    ///     Ok(handle) => println!("offset {:?}", handle.wait()?.offset),
+    ///     Err(refused) => println!("{}: {:?} handed back", refused.kind, refused.record.topic),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[allow(clippy::result_large_err)]
     pub fn try_send(&self, record: Record) -> Result<DeliveryHandle, SendError<()>> {
         let ticket = self.shared().with(|e| e.try_send(record, None))?;
@@ -258,6 +270,17 @@ impl Producer {
 
     /// Sends everything buffered now (without waiting for `linger.ms`) and
     /// blocks until every record accepted before the call has its result.
+    ///
+    /// ```
+    /// # use kafka_producer_blocking::{Config, Producer, Record};
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # let server = SimServer::bind()?;
+    /// # let producer = Producer::connect(Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?)?;
+    /// let mut handle = producer.send(Record::new("events").value("v"))?;
+    /// producer.flush();
+    /// assert!(handle.try_result().unwrap().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush(&self) {
         let shared = self.shared();
         let id = shared.with(|e| e.flush());
@@ -269,6 +292,18 @@ impl Producer {
     /// first, every record still pending fails with
     /// [`ProduceError::Aborted`](crate::ProduceError::Aborted)
     /// (handed back through its [`DeliveryHandle`]).
+    ///
+    /// ```
+    /// # use kafka_producer_blocking::{Config, Producer, Record};
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # let server = SimServer::bind()?;
+    /// # let producer = Producer::connect(Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?)?;
+    /// # use kafka_producer_blocking::SendErrorKind;
+    /// producer.close(std::time::Duration::from_secs(5))?;
+    /// let refused = producer.send(Record::new("events")).unwrap_err();
+    /// assert_eq!(refused.kind, SendErrorKind::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&self, timeout: Duration) -> Result<(), CloseError> {
         let shared = self.shared();
         shared.with(|e| e.close());
@@ -286,16 +321,53 @@ impl Producer {
     }
 
     /// Records accepted and without a result yet.
+    ///
+    /// ```
+    /// # use kafka_producer_blocking::{Config, Producer, Record};
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # let server = SimServer::bind()?;
+    /// # let producer = Producer::connect(Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?)?;
+    /// let handle = producer.send(Record::new("events"))?;
+    /// assert_eq!(producer.pending(), 1);
+    /// handle.wait()?;
+    /// assert_eq!(producer.pending(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pending(&self) -> usize {
         self.shared().with(|e| e.pending())
     }
 
     /// The producer's metrics, under Kafka's names.
+    ///
+    /// ```
+    /// # use kafka_producer_blocking::{Config, Producer, Record};
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # let server = SimServer::bind()?;
+    /// # let producer = Producer::connect(Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?)?;
+    /// producer.send(Record::new("events"))?.wait()?;
+    /// let metrics = producer.metrics();
+    /// assert_eq!(metrics.record_send_total, 1);
+    /// for (name, value) in metrics.iter() {
+    ///     println!("{name} = {value}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn metrics(&self) -> Metrics {
         self.shared().with(|e| e.metrics())
     }
 
     /// What the driver did so far (connections, bytes, waits).
+    ///
+    /// ```
+    /// # use kafka_producer_blocking::{Config, Producer, Record};
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # let server = SimServer::bind()?;
+    /// # let producer = Producer::connect(Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?)?;
+    /// producer.send(Record::new("events"))?.wait()?;
+    /// let stats = producer.driver_stats();
+    /// assert!(stats.connects >= 1 && stats.bytes_written > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn driver_stats(&self) -> DriverStats {
         self.shared().with(|e| e.stats())
     }
@@ -312,6 +384,16 @@ pub struct DeliveryHandle(DeliveryFuture);
 impl DeliveryHandle {
     /// Blocks until the record is in the log, or will not be (the error
     /// hands it back).
+    ///
+    /// ```
+    /// # use kafka_producer_blocking::{Config, Producer, Record};
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # let server = SimServer::bind()?;
+    /// # let producer = Producer::connect(Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?)?;
+    /// let delivered = producer.send(Record::new("events").value("v"))?.wait()?;
+    /// assert_eq!(delivered.offset, Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(mut self) -> DeliveryResult {
         let fut = &mut self.0;
         block_on(None, |cx| Pin::new(&mut *fut).poll(cx)).unwrap_or_else(|| unreachable!())
@@ -319,6 +401,19 @@ impl DeliveryHandle {
 
     /// As [`DeliveryHandle::wait`], for at most `timeout`; `Err` gives the
     /// handle back.
+    ///
+    /// ```
+    /// # use kafka_producer_blocking::{Config, Producer, Record};
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # let server = SimServer::bind()?;
+    /// # let producer = Producer::connect(Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?)?;
+    /// let handle = producer.send(Record::new("events"))?;
+    /// match handle.wait_timeout(std::time::Duration::from_secs(10)) {
+    ///     Ok(result) => println!("partition {}", result?.partition),
+    ///     Err(handle) => println!("still pending: {handle:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_timeout(mut self, timeout: Duration) -> Result<DeliveryResult, DeliveryHandle> {
         let fut = &mut self.0;
         match block_on(Some(Instant::now() + timeout), |cx| {
@@ -330,6 +425,17 @@ impl DeliveryHandle {
     }
 
     /// The result if it is already there, without blocking.
+    ///
+    /// ```
+    /// # use kafka_producer_blocking::{Config, Producer, Record};
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # let server = SimServer::bind()?;
+    /// # let producer = Producer::connect(Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?)?;
+    /// let mut handle = producer.send(Record::new("events"))?;
+    /// producer.flush();
+    /// assert!(handle.try_result().is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_result(&mut self) -> Option<DeliveryResult> {
         self.0.try_result()
     }

@@ -171,6 +171,22 @@ impl Producer {
     /// Sends a record without waiting: when `buffer.memory` is full (or
     /// other senders wait for it) it is refused at once with
     /// [`SendErrorKind::BufferFull`] and handed back.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # use kafka_producer_tokio::{Config, Producer, Record};
+    /// # let server = SimServer::bind()?;
+    /// # let config = Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?;
+    /// # let producer = Producer::connect(config).await?;
+    /// // From synchronous code (a callback, a `Drop`): never waits.
+    /// match producer.try_send(Record::new("events").value("v")) {
+    ///     Ok(delivery) => println!("offset {:?}", delivery.await?.offset),
+    ///     Err(refused) => println!("{}: {:?} handed back", refused.kind, refused.record.topic),
+    /// }
+    /// # Ok(()) }
+    /// ```
     #[allow(clippy::result_large_err)]
     pub fn try_send(&self, record: Record) -> Result<DeliveryFuture, SendError<()>> {
         let ticket = self.shared().with(|e| e.try_send(record, None))?;
@@ -309,16 +325,62 @@ impl Producer {
     }
 
     /// Records accepted and without a result yet.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # use kafka_producer_tokio::{Config, Producer, Record};
+    /// # let server = SimServer::bind()?;
+    /// # let config = Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?;
+    /// # let producer = Producer::connect(config).await?;
+    /// let delivery = producer.send(Record::new("events")).await?;
+    /// assert_eq!(producer.pending(), 1);
+    /// delivery.await?;
+    /// assert_eq!(producer.pending(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn pending(&self) -> usize {
         self.shared().with(|e| e.pending())
     }
 
     /// The producer's metrics, under Kafka's names.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # use kafka_producer_tokio::{Config, Producer, Record};
+    /// # let server = SimServer::bind()?;
+    /// # let config = Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?;
+    /// # let producer = Producer::connect(config).await?;
+    /// producer.send(Record::new("events")).await?.await?;
+    /// let metrics = producer.metrics();
+    /// assert_eq!(metrics.record_send_total, 1);
+    /// for (name, value) in metrics.iter() {
+    ///     println!("{name} = {value}");
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn metrics(&self) -> Metrics {
         self.shared().with(|e| e.metrics())
     }
 
     /// What the driver did so far (connections, bytes, waits).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use kafka_producer_proto::sim::SimServer;
+    /// # use kafka_producer_tokio::{Config, Producer, Record};
+    /// # let server = SimServer::bind()?;
+    /// # let config = Config::builder().bootstrap_servers(&server.bootstrap_servers()).build()?;
+    /// # let producer = Producer::connect(config).await?;
+    /// producer.send(Record::new("events")).await?.await?;
+    /// let stats = producer.driver_stats();
+    /// assert!(stats.connects >= 1 && stats.bytes_written > 0);
+    /// # Ok(()) }
+    /// ```
     pub fn driver_stats(&self) -> DriverStats {
         self.shared().with(|e| e.stats())
     }
