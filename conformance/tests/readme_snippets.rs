@@ -35,7 +35,10 @@ fn doc_example(lib_rs: &str) -> Option<String> {
     loop {
         let fence = lines.find(|l| l.starts_with("```"))?;
         let rust = matches!(fence.trim(), "```" | "```rust");
-        let body: Vec<&str> = lines.by_ref().take_while(|l| !l.starts_with("```")).collect();
+        let body: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
         if rust {
             let shown: Vec<&str> = body
                 .into_iter()
@@ -91,7 +94,10 @@ fn the_extraction_drops_hidden_lines_and_skips_text_blocks() {
     let lib = "//! Intro\n//!\n//! ```text\n//! not this\n//! ```\n//!\n//! ```\n\
                //! # fn main() {\n//! let a = 1;\n//!\n//! let b = a;\n//! # }\n//! ```\n\
                fn x() {}\n";
-    assert_eq!(doc_example(lib).as_deref(), Some("let a = 1;\n\nlet b = a;"));
+    assert_eq!(
+        doc_example(lib).as_deref(),
+        Some("let a = 1;\n\nlet b = a;")
+    );
     let md = "# T\n```sh\nno\n```\n```rust\nlet a = 1;\n```\n";
     assert_eq!(rust_blocks(md), vec!["let a = 1;".to_string()]);
 }
