@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use kafka_producer_proto::{ProduceError, Record, RecordId};
 
-use crate::slab::Ticket;
+use crate::ticket::Ticket;
 
 /// A record in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

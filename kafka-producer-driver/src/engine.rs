@@ -19,7 +19,8 @@ use kafka_producer_proto::{
 };
 
 use crate::delivery::{Delivery, DeliveryError};
-use crate::slab::{Completed, Slab, Ticket};
+use crate::slab::{Completed, Slab};
+use crate::ticket::Ticket;
 
 /// Reads per connection per call of [`Engine::read_from`]: enough to empty
 /// a busy socket's buffer, few enough that one broker cannot starve others.

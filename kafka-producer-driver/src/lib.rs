@@ -43,9 +43,10 @@ mod delivery;
 mod engine;
 mod shared;
 mod slab;
+mod ticket;
 
 pub use close::CloseError;
 pub use delivery::{Completions, Delivery, DeliveryError, DeliveryFuture, DeliveryResult};
 pub use engine::{Action, Engine, ReadState, Transport};
 pub use shared::Shared;
-pub use slab::Ticket;
+pub use ticket::Ticket;

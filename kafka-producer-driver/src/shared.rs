@@ -9,7 +9,7 @@ use kafka_producer_proto::Config;
 
 use crate::delivery::{Completions, DeliveryFuture, DeliveryResult};
 use crate::engine::{Engine, Transport};
-use crate::slab::Ticket;
+use crate::ticket::Ticket;
 
 /// The engine behind its lock.
 pub struct Shared<S> {

@@ -7,14 +7,7 @@
 use std::task::{Context, Poll, Waker};
 
 use crate::delivery::{Delivery, DeliveryError, DeliveryResult};
-
-/// A record's place in the slab: the producer's per-record value, handed
-/// back in the record's terminal event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ticket {
-    index: u32,
-    generation: u32,
-}
+use crate::ticket::Ticket;
 
 enum State {
     Free {
