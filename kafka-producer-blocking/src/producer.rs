@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use kafka_producer_driver::{CloseError, DeliveryFuture, DeliveryResult, Shared};
+use kafka_producer_driver::{CloseError, DeliveryFuture, DeliveryResult, MemoryWait, Shared};
 use kafka_producer_proto::{Config, DriverStats, Metrics, Record, SendError, SendErrorKind};
 
 use crate::thread::{self as driver, Socket};
@@ -210,62 +210,12 @@ impl Producer {
 
     #[allow(clippy::result_large_err)]
     fn send_blocked(&self, record: Record) -> Result<DeliveryHandle, SendError<()>> {
-        let shared = self.shared();
-        let (id, max_block) = shared.with(|e| (e.wait_for_memory(), e.max_block()));
-        let started = Instant::now();
-        let deadline = started + max_block;
-        let mut record = Some(record);
-        let (mut needed, mut available) = (0, 0);
-        let outcome = block_on(Some(deadline), |cx| {
-            for _ in 0..2 {
-                let Some(r) = record.take() else {
-                    return Poll::Ready(Err(SendErrorKind::Closed));
-                };
-                let tried = shared.with(|e| match e.try_send(r, Some(id)) {
-                    Ok(ticket) => Ok(Ok(ticket)),
-                    Err(SendError {
-                        kind:
-                            SendErrorKind::BufferFull {
-                                needed: n,
-                                available: a,
-                            },
-                        record: r,
-                    }) => Err((r, n, a, e.poll_memory(id, cx))),
-                    Err(other) => Ok(Err(other)),
-                });
-                match tried {
-                    Ok(Ok(ticket)) => return Poll::Ready(Ok(ticket)),
-                    Ok(Err(refused)) => {
-                        record = Some(refused.record);
-                        return Poll::Ready(Err(refused.kind));
-                    }
-                    Err((r, n, a, wait)) => {
-                        record = Some(r);
-                        if n > 0 {
-                            (needed, available) = (n, a);
-                        }
-                        if wait.is_pending() {
-                            break;
-                        }
-                    }
-                }
-            }
-            Poll::Pending
-        });
-        let kind = match outcome {
-            Some(Ok(ticket)) => return Ok(DeliveryHandle(shared.future(ticket))),
-            Some(Err(kind)) => kind,
-            None => SendErrorKind::BufferTimeout {
-                needed,
-                available,
-                waited: started.elapsed(),
-            },
-        };
-        shared.with(|e| e.stop_waiting(id));
-        Err(SendError {
-            kind,
-            record: record.unwrap_or_else(|| Record::new("")),
-        })
+        let mut wait = MemoryWait::new(self.shared(), record);
+        let deadline = Instant::now() + wait.max_block();
+        match block_on(Some(deadline), |cx| wait.poll(cx)) {
+            Some(sent) => sent.map(DeliveryHandle),
+            None => Err(wait.timed_out()),
+        }
     }
 
     /// Sends everything buffered now (without waiting for `linger.ms`) and
@@ -311,11 +261,7 @@ impl Producer {
         if block_on(Some(deadline), |cx| shared.with(|e| e.poll_closed(cx))).is_some() {
             return Ok(());
         }
-        let aborted = shared.with(|e| {
-            let pending = e.pending();
-            e.abort();
-            pending
-        });
+        let aborted = shared.abort_pending();
         block_on(None, |cx| shared.with(|e| e.poll_closed(cx)));
         Err(CloseError::TimedOut { aborted, timeout })
     }

@@ -41,6 +41,7 @@
 mod close;
 mod delivery;
 mod engine;
+mod memory_wait;
 mod shared;
 mod slab;
 mod ticket;
@@ -48,5 +49,6 @@ mod ticket;
 pub use close::CloseError;
 pub use delivery::{Completions, Delivery, DeliveryError, DeliveryFuture, DeliveryResult};
 pub use engine::{Action, Engine, ReadState, Transport};
+pub use memory_wait::MemoryWait;
 pub use shared::Shared;
 pub use ticket::Ticket;

@@ -2,6 +2,7 @@
 //! its I/O loop. The lock is only ever held inside a synchronous call
 //! (never across an `.await`), and wakers are woken after it is released.
 
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -53,6 +54,44 @@ impl<S: Transport> Shared<S> {
     /// The future for a ticket this engine gave out.
     pub fn future(self: &Arc<Self>, ticket: Ticket) -> DeliveryFuture {
         DeliveryFuture::new(Arc::clone(self) as Arc<dyn Completions>, ticket)
+    }
+
+    /// Flushes, and completes when every record accepted before the call
+    /// has its result. Needs no timer, so it serves every async runtime;
+    /// dropping the future withdraws the flush.
+    pub async fn flush(&self) {
+        let id = self.with(|e| e.flush());
+        let _withdraw = FlushGuard { shared: self, id };
+        poll_fn(|cx| self.with(|e| e.poll_flush(id, cx))).await;
+    }
+
+    /// Completes once the producer is closed (after
+    /// [`Engine::close`] or [`Engine::abort`]).
+    pub async fn closed(&self) {
+        poll_fn(|cx| self.with(|e| e.poll_closed(cx))).await;
+    }
+
+    /// Aborts: every pending record fails with `Aborted`. Returns how many
+    /// were pending.
+    pub fn abort_pending(&self) -> usize {
+        self.with(|e| {
+            let pending = e.pending();
+            e.abort();
+            pending
+        })
+    }
+}
+
+/// Withdraws a flush whose caller stopped waiting.
+struct FlushGuard<'a, S: Transport> {
+    shared: &'a Shared<S>,
+    id: u64,
+}
+
+impl<S: Transport> Drop for FlushGuard<'_, S> {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.shared.with(|e| e.cancel_flush(id));
     }
 }
 

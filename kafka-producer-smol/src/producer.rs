@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use kafka_producer_driver::{CloseError, DeliveryFuture, Shared};
+use kafka_producer_driver::{CloseError, DeliveryFuture, MemoryWait, Shared};
 use kafka_producer_proto::{Config, DriverStats, Metrics, Record, SendError, SendErrorKind};
 
 use crate::task::{self, Socket};
@@ -188,71 +188,15 @@ impl Producer {
 
     #[allow(clippy::result_large_err)]
     async fn send_blocked(&self, record: Record) -> Result<DeliveryFuture, SendError<()>> {
-        let shared = Arc::clone(self.shared());
-        let (id, max_block) = shared.with(|e| (e.wait_for_memory(), e.max_block()));
-        let started = std::time::Instant::now();
-        let mut waiter = Waiter {
-            shared: &shared,
-            id,
-            done: false,
-        };
-        let mut deadline = Timer::after(max_block);
-        let mut record = Some(record);
-        let (mut needed, mut available) = (0, 0);
-        let outcome = poll_fn(|cx| {
-            for _ in 0..2 {
-                let Some(r) = record.take() else {
-                    return Poll::Ready(Err(SendErrorKind::Closed));
-                };
-                let tried = shared.with(|e| match e.try_send(r, Some(id)) {
-                    Ok(ticket) => Ok(Ok(ticket)),
-                    Err(SendError {
-                        kind:
-                            SendErrorKind::BufferFull {
-                                needed: n,
-                                available: a,
-                            },
-                        record: r,
-                    }) => Err((r, n, a, e.poll_memory(id, cx))),
-                    Err(other) => Ok(Err(other)),
-                });
-                match tried {
-                    Ok(Ok(ticket)) => return Poll::Ready(Ok(ticket)),
-                    Ok(Err(refused)) => {
-                        record = Some(refused.record);
-                        return Poll::Ready(Err(refused.kind));
-                    }
-                    Err((r, n, a, wait)) => {
-                        record = Some(r);
-                        if n > 0 {
-                            (needed, available) = (n, a);
-                        }
-                        if wait.is_pending() {
-                            break;
-                        }
-                    }
-                }
-            }
-            match Pin::new(&mut deadline).poll(cx) {
-                Poll::Ready(_) => Poll::Ready(Err(SendErrorKind::BufferTimeout {
-                    needed,
-                    available,
-                    waited: started.elapsed(),
-                })),
-                Poll::Pending => Poll::Pending,
-            }
+        let mut wait = MemoryWait::new(self.shared(), record);
+        let mut deadline = Timer::after(wait.max_block());
+        poll_fn(|cx| match wait.poll(cx) {
+            Poll::Ready(sent) => Poll::Ready(sent),
+            Poll::Pending => Pin::new(&mut deadline)
+                .poll(cx)
+                .map(|_| Err(wait.timed_out())),
         })
-        .await;
-        match outcome {
-            Ok(ticket) => {
-                waiter.done = true;
-                Ok(shared.future(ticket))
-            }
-            Err(kind) => Err(SendError {
-                kind,
-                record: record.unwrap_or_else(|| Record::new("")),
-            }),
-        }
+        .await
     }
 
     /// Sends everything buffered now (without waiting for `linger.ms`) and
@@ -271,13 +215,7 @@ impl Producer {
     /// # Ok(()) }) }
     /// ```
     pub async fn flush(&self) {
-        let shared = Arc::clone(self.shared());
-        let id = shared.with(|e| e.flush());
-        let _cancel = FlushGuard {
-            shared: &shared,
-            id,
-        };
-        poll_fn(|cx| shared.with(|e| e.poll_flush(id, cx))).await;
+        self.shared().flush().await;
     }
 
     /// Closes the producer: no new records; every pending record is
@@ -300,30 +238,21 @@ impl Producer {
     /// # Ok(()) }) }
     /// ```
     pub async fn close(&self, timeout: Duration) -> Result<(), CloseError> {
-        let shared = Arc::clone(self.shared());
+        let shared = self.shared();
         shared.with(|e| e.close());
-        let closed = poll_fn(|cx| shared.with(|e| e.poll_closed(cx)));
+        let closed = async {
+            shared.closed().await;
+            true
+        };
         let timer = async {
             Timer::after(timeout).await;
             false
         };
-        if smol::future::or(
-            async {
-                closed.await;
-                true
-            },
-            timer,
-        )
-        .await
-        {
+        if smol::future::or(closed, timer).await {
             return Ok(());
         }
-        let aborted = shared.with(|e| {
-            let pending = e.pending();
-            e.abort();
-            pending
-        });
-        poll_fn(|cx| shared.with(|e| e.poll_closed(cx))).await;
+        let aborted = shared.abort_pending();
+        shared.closed().await;
         Err(CloseError::TimedOut { aborted, timeout })
     }
 
@@ -383,32 +312,5 @@ impl Producer {
     /// ```
     pub fn driver_stats(&self) -> DriverStats {
         self.shared().with(|e| e.stats())
-    }
-}
-
-/// A place in the queue of senders waiting for memory, left when the wait
-/// ends without a send (timeout, close, cancellation).
-struct Waiter<'a> {
-    shared: &'a Arc<Shared<Socket>>,
-    id: u64,
-    done: bool,
-}
-
-impl Drop for Waiter<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.shared.with(|e| e.stop_waiting(self.id));
-        }
-    }
-}
-
-struct FlushGuard<'a> {
-    shared: &'a Arc<Shared<Socket>>,
-    id: u64,
-}
-
-impl Drop for FlushGuard<'_> {
-    fn drop(&mut self) {
-        self.shared.with(|e| e.cancel_flush(self.id));
     }
 }
