@@ -84,6 +84,9 @@ pub enum DecodeError {
     /// A record batch uses a compression codec that this build cannot read.
     #[error("record batch compression codec {0} is not supported")]
     UnsupportedCompression(u8),
+    /// A compressed record batch's records did not decompress.
+    #[error("record batch records: {0}")]
+    Compression(#[from] crate::wire::compression::CompressionError),
     /// A field held a value its schema rules out.
     #[error("invalid value for {what}")]
     InvalidValue {

@@ -11,6 +11,7 @@
 //! length that was not first checked against the input.
 
 pub mod codec_error;
+pub mod compression;
 pub mod crc32c;
 pub mod frame;
 pub mod header;
@@ -23,6 +24,7 @@ mod sample_rng;
 pub mod version_negotiation;
 
 pub use codec_error::{DecodeError, EncodeError};
+pub use compression::{Codec, CodecFactory, CompressionError};
 pub use frame::FrameDecoder;
 pub use message::{Message, MessageKind, Request};
 pub use messages::ApiKey;

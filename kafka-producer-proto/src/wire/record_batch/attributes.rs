@@ -10,7 +10,8 @@ pub enum Compression {
     None,
     /// gzip (codec 1).
     Gzip,
-    /// Snappy, in Kafka's xerial framing (codec 2).
+    /// Snappy (codec 2): one raw block, as librdkafka writes it, or the
+    /// xerial framing of the Java client; brokers read both.
     Snappy,
     /// LZ4, in the LZ4 frame format (codec 3).
     Lz4,
@@ -30,6 +31,17 @@ impl Compression {
         }
     }
 
+    /// The codec's name, as `compression.type` spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+
     /// The codec with number `code`, if Kafka defines one.
     pub const fn from_code(code: u8) -> Option<Self> {
         match code {
@@ -40,6 +52,13 @@ impl Compression {
             4 => Some(Compression::Zstd),
             _ => None,
         }
+    }
+}
+
+/// Formats as the `compression.type` value: `none`, `gzip`, ...
+impl core::fmt::Display for Compression {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

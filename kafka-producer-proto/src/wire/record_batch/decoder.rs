@@ -5,9 +5,11 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::attributes::{BatchAttributes, Compression};
+use super::compressed::decompress_records;
 use super::header::{BatchHeader, ProducerState};
 use super::{MAGIC, MIN_BATCH_LENGTH, MIN_HEADER_SIZE, MIN_RECORD_SIZE};
 use crate::wire::codec_error::DecodeError;
+use crate::wire::compression::{Codec, DEFAULT_DECOMPRESSED_LIMIT};
 use crate::wire::crc32c::crc32c;
 use crate::wire::primitives::Reader;
 
@@ -78,9 +80,27 @@ impl RecordBatch {
     /// record count against the records present, each record's length
     /// against its contents, every varint and length, that offset deltas
     /// strictly increase within `0..=lastOffsetDelta`, and that the last
-    /// offset fits an `i64`. Compressed batches fail with
-    /// [`DecodeError::UnsupportedCompression`].
+    /// offset fits an `i64`.
+    ///
+    /// A compressed batch's records are decompressed with the built-in
+    /// decoder of its codec, up to
+    /// [`DEFAULT_DECOMPRESSED_LIMIT`](crate::wire::compression::DEFAULT_DECOMPRESSED_LIMIT)
+    /// bytes; without that codec's feature it fails with
+    /// [`DecodeError::UnsupportedCompression`]. The keys and values of a
+    /// compressed batch are slices of one buffer holding its decompressed
+    /// records.
     pub fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+        Self::decode_with(r, None, DEFAULT_DECOMPRESSED_LIMIT)
+    }
+
+    /// [`decode`](RecordBatch::decode), decompressing with `codec` when the
+    /// batch is compressed with its codec (with the built-in decoder
+    /// otherwise), to at most `limit` bytes of records.
+    pub fn decode_with(
+        r: &mut Reader,
+        codec: Option<&mut dyn Codec>,
+        limit: usize,
+    ) -> Result<Self, DecodeError> {
         let base_offset = r.i64()?;
         let batch_length = r.i32()?;
         let bad_length = DecodeError::InvalidLength {
@@ -113,11 +133,11 @@ impl RecordBatch {
 
         let mut body = Reader::new(covered);
         let attributes = BatchAttributes(body.i16()?);
-        if attributes.compression_code() != Compression::None.code() {
+        let Some(compression) = attributes.compression() else {
             return Err(DecodeError::UnsupportedCompression(
                 attributes.compression_code(),
             ));
-        }
+        };
         let last_offset_delta = body.i32()?;
         let base_timestamp = body.i64()?;
         let max_timestamp = body.i64()?;
@@ -127,6 +147,10 @@ impl RecordBatch {
             base_sequence: body.i32()?,
         };
         let record_count = body.i32()?;
+        if compression != Compression::None {
+            let compressed = body.take(body.remaining())?;
+            body = Reader::new(decompress_records(compression, &compressed, codec, limit)?);
+        }
 
         let count = usize::try_from(record_count)
             .ok()
@@ -177,10 +201,22 @@ impl RecordBatch {
     /// Decodes a concatenation of batches (the `records` field of a Produce
     /// request may hold several) that must end exactly at the end of `bytes`.
     pub fn decode_all(bytes: Bytes) -> Result<Vec<Self>, DecodeError> {
+        Self::decode_all_with(bytes, None, DEFAULT_DECOMPRESSED_LIMIT)
+    }
+
+    /// [`decode_all`](RecordBatch::decode_all) with a codec and a limit to
+    /// each batch's decompressed records, as
+    /// [`decode_with`](RecordBatch::decode_with) takes them.
+    pub fn decode_all_with(
+        bytes: Bytes,
+        mut codec: Option<&mut dyn Codec>,
+        limit: usize,
+    ) -> Result<Vec<Self>, DecodeError> {
         let mut r = Reader::new(bytes);
         let mut batches = Vec::new();
         while !r.is_empty() {
-            batches.push(Self::decode(&mut r)?);
+            let codec = codec.as_mut().map(|c| &mut **c as &mut dyn Codec);
+            batches.push(Self::decode_with(&mut r, codec, limit)?);
         }
         Ok(batches)
     }
@@ -390,15 +426,23 @@ mod tests {
     }
 
     #[test]
-    fn compressed_batches_are_unsupported_for_now() {
+    fn undefined_codecs_and_records_not_compressed_as_marked_are_refused() {
         for codec in 1..=7u8 {
             let mut batch = small_batch().to_vec();
             batch[ATTRIBUTES_AT + 1] |= codec;
             reseal(&mut batch);
-            assert_eq!(
-                decode_one(&batch),
-                Err(DecodeError::UnsupportedCompression(codec))
-            );
+            if codec <= 4 {
+                // Plain records under a codec's mark do not decompress.
+                assert!(matches!(
+                    decode_one(&batch),
+                    Err(DecodeError::Compression(_))
+                ));
+            } else {
+                assert_eq!(
+                    decode_one(&batch),
+                    Err(DecodeError::UnsupportedCompression(codec))
+                );
+            }
             let header = BatchHeader::peek(&batch).unwrap();
             assert_eq!(header.attributes.compression_code(), codec);
             assert_eq!(

@@ -285,6 +285,14 @@ impl BatchBuilder {
     /// e.g. for a later [`rewrite_producer_state`](super::rewrite_producer_state).
     #[must_use]
     pub fn finish_mut(mut self) -> BytesMut {
+        self.seal_header();
+        write_crc(&mut self.buf);
+        self.buf
+    }
+
+    /// Fills in the header fields that depend on the records, all but the
+    /// CRC, and hands the buffer over.
+    pub(super) fn seal_header(&mut self) -> &mut BytesMut {
         let batch = &mut self.buf[..];
         // append keeps the batch length within i32.
         let batch_length = (batch.len() - BATCH_LENGTH_OVERHEAD) as i32;
@@ -297,8 +305,7 @@ impl BatchBuilder {
         put_at(batch, BASE_TIMESTAMP_AT, &self.base_timestamp.to_be_bytes());
         put_at(batch, MAX_TIMESTAMP_AT, &self.max_timestamp.to_be_bytes());
         put_at(batch, RECORD_COUNT_AT, &self.record_count.to_be_bytes());
-        write_crc(batch);
-        self.buf
+        &mut self.buf
     }
 }
 

@@ -15,9 +15,11 @@
 //!   input. The producer never reads batches itself; the simulated broker,
 //!   the fuzzers and the tests do.
 //!
-//! Only uncompressed batches are encoded and decoded for now. The codec bits
-//! already travel as a typed [`Compression`] so that codecs can be added
-//! without changing the header handling.
+//! A compressed batch is encoded uncompressed by the builder, then
+//! compressed whole by [`BatchBuilder::finish_compressed`] with a
+//! [`Codec`](crate::wire::compression::Codec); the decoder decompresses its
+//! records. The header is never compressed, so rewriting the producer
+//! fields works the same on every codec.
 //!
 //! [`BytesMut`]: bytes::BytesMut
 
@@ -26,6 +28,7 @@
 // them in place), `encoder` the batch builder, `decoder` the batch reader.
 // The header layout below is shared by all of them.
 mod attributes;
+mod compressed;
 mod decoder;
 mod encoder;
 mod header;
