@@ -12,6 +12,7 @@ pub use crate::kafka_code::KafkaCode;
 use crate::record::Record;
 use crate::transaction::TransactionError;
 use crate::wire::ApiKey;
+use crate::wire::compression::{Compression, CompressionError};
 
 /// Why an accepted record failed. Every failure hands the record back in
 /// [`crate::Event::Failed`].
@@ -90,6 +91,24 @@ pub enum ProduceError {
     /// carried here before the record was sent.
     #[error("transaction: {0}")]
     Transaction(TransactionError),
+    /// The batch's codec failed to compress it (only a codec of the
+    /// application's own can): it was not sent.
+    #[error("the batch could not be compressed: {0}")]
+    Compression(CompressionError),
+    /// The partition's leader speaks no Produce version that can carry the
+    /// batch's codec (zstd needs v7, Kafka 2.1): it was not sent. The code
+    /// is UNSUPPORTED_COMPRESSION_TYPE, as the broker would answer.
+    #[error(
+        "broker {node} speaks Produce v{version} at most; {compression} batches need v7 or later"
+    )]
+    UnsupportedCompression {
+        /// The codec.
+        compression: Compression,
+        /// The leader.
+        node: i32,
+        /// The highest Produce version it speaks.
+        version: i16,
+    },
 }
 
 impl ProduceError {
@@ -101,6 +120,9 @@ impl ProduceError {
             }
             ProduceError::DeliveryTimeout { last_error, .. }
             | ProduceError::PossiblyWritten { last_error, .. } => *last_error,
+            ProduceError::UnsupportedCompression { .. } => {
+                Some(KafkaCode::UnsupportedCompressionType)
+            }
             _ => None,
         }
     }

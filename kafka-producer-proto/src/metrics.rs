@@ -37,6 +37,9 @@ pub struct Metrics {
     pub batch_size_avg: f64,
     /// `batch-size-max`: largest batch sent, in bytes.
     pub batch_size_max: u64,
+    /// `compression-rate-avg`: mean ratio of a batch sent, compressed size
+    /// over uncompressed size (1 for uncompressed batches).
+    pub compression_rate_avg: f64,
     /// `records-per-request-avg`: mean records per Produce request.
     pub records_per_request_avg: f64,
     /// `requests-in-flight`: requests sent and not yet answered.
@@ -76,6 +79,7 @@ impl Metrics {
             ("request-latency-max", self.request_latency_max_ms),
             ("batch-size-avg", self.batch_size_avg),
             ("batch-size-max", self.batch_size_max as f64),
+            ("compression-rate-avg", self.compression_rate_avg),
             ("records-per-request-avg", self.records_per_request_avg),
             ("requests-in-flight", self.requests_in_flight as f64),
             ("buffer-available-bytes", self.buffer_available_bytes as f64),
@@ -152,7 +156,8 @@ pub struct MetricsRecorder {
     produce_requests: Stat, // records per Produce request
     latency: Stat,          // nanoseconds
     batch_bytes: Stat,
-    throttle: Stat, // nanoseconds
+    compression_rate: Stat, // ten-thousandths
+    throttle: Stat,         // nanoseconds
     batch_retry_total: u64,
     batch_split_total: u64,
     errors_by_code: BTreeMap<i16, u64>,
@@ -215,6 +220,12 @@ impl MetricsRecorder {
             .record(u64::try_from(bytes).unwrap_or(u64::MAX));
     }
 
+    /// A batch went out at this compression rate, in ten-thousandths
+    /// (10,000 uncompressed).
+    pub fn batch_compression_rate(&mut self, rate: u32) {
+        self.compression_rate.record(u64::from(rate));
+    }
+
     /// A Produce request was answered `latency` after it was sent.
     pub fn request_completed(&mut self, latency: Duration) {
         self.latency.record(nanos(latency));
@@ -265,6 +276,7 @@ impl MetricsRecorder {
             request_latency_max_ms: self.latency.max as f64 / NANOS_PER_MS,
             batch_size_avg: self.batch_bytes.avg(),
             batch_size_max: self.batch_bytes.max,
+            compression_rate_avg: self.compression_rate.avg() / 10_000.0,
             records_per_request_avg: self.produce_requests.avg(),
             requests_in_flight,
             buffer_available_bytes: buffer_available,
@@ -351,6 +363,7 @@ mod tests {
             "request-latency-max",
             "batch-size-avg",
             "batch-size-max",
+            "compression-rate-avg",
             "records-per-request-avg",
             "requests-in-flight",
             "buffer-available-bytes",
@@ -374,10 +387,13 @@ mod tests {
         let mut r = MetricsRecorder::new();
         r.record_sent(7);
         r.request_completed(Duration::from_millis(2));
+        r.batch_compression_rate(2_500);
+        r.batch_compression_rate(10_000);
         let m = r.snapshot(1, 10, 20);
         let get = |name| m.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
         assert_eq!(get("record-send-total"), Some(7.0));
         assert_eq!(get("request-latency-avg"), Some(2.0));
+        assert_eq!(get("compression-rate-avg"), Some(0.625));
         assert_eq!(get("requests-in-flight"), Some(1.0));
         assert_eq!(get("buffer-available-bytes"), Some(10.0));
         assert_eq!(get("buffer-total-bytes"), Some(20.0));

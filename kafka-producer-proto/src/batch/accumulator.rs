@@ -10,6 +10,7 @@
 //! - `used` is the sum of `reserved` over every batch and waiting record,
 //!   wherever it is (queued or in flight), and never exceeds `limit`.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -17,11 +18,13 @@ use bytes::BytesMut;
 use core::time::Duration;
 
 use super::ORDER_SPAN;
+use super::compression_ratio::CompressionRatio;
 use super::partition::Partition;
 use super::producer_batch::{Batch, PendingRecord};
 use crate::record::{Record, RecordId};
 use crate::time::Instant;
 use crate::wire::Uuid;
+use crate::wire::compression::{Codec, Compression, CompressionError};
 use crate::wire::record_batch::BATCH_HEADER_SIZE;
 
 /// A record accepted before its topic's partitions were known.
@@ -49,6 +52,8 @@ pub(crate) struct Topic<T> {
     pub waiting_since: Option<Instant>,
     /// Partitions with a known leader, where sticky records may go.
     pub available: Vec<i32>,
+    /// How well its batches compress, when the producer compresses.
+    pub ratio: CompressionRatio,
 }
 
 impl<T> Topic<T> {
@@ -88,6 +93,19 @@ pub(crate) struct Accumulator<T> {
     record_pool: Vec<Vec<PendingRecord<T>>>,
     /// New batches are part of a transaction (a transactional producer).
     pub transactional: bool,
+    /// The codec of `compression.type`, if batches are compressed.
+    codec: BatchCodec,
+}
+
+/// The producer's codec, if it compresses.
+pub(crate) struct BatchCodec(Option<Box<dyn Codec>>);
+
+impl core::fmt::Debug for BatchCodec {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("BatchCodec")
+            .field(&self.0.as_ref().map(|c| c.compression()))
+            .finish()
+    }
 }
 
 /// Spare batch buffers kept for reuse, so steady state allocates none.
@@ -96,6 +114,7 @@ const POOL_LIMIT: usize = 64;
 impl<T> Accumulator<T> {
     pub fn new(limit: usize, batch_size: usize, delivery_timeout: Duration) -> Self {
         Accumulator {
+            codec: BatchCodec(None),
             topics: Vec::new(),
             by_name: BTreeMap::new(),
             used: 0,
@@ -106,6 +125,13 @@ impl<T> Accumulator<T> {
             record_pool: Vec::new(),
             transactional: false,
         }
+    }
+
+    /// Batches will be compressed with `codec` (`compression.type`), or
+    /// not, for `None`.
+    pub fn with_codec(mut self, codec: Option<Box<dyn Codec>>) -> Self {
+        self.codec = BatchCodec(codec);
+        self
     }
 
     pub fn find(&self, name: &str) -> Option<u32> {
@@ -125,6 +151,7 @@ impl<T> Accumulator<T> {
             waiting: VecDeque::new(),
             waiting_since: None,
             available: Vec::new(),
+            ratio: CompressionRatio::INITIAL,
         });
         self.by_name.insert(String::from(name), i);
         i
@@ -152,10 +179,28 @@ impl<T> Accumulator<T> {
             self.record_pool.push(records);
         }
         if self.pool.len() < POOL_LIMIT
-            && let Some(mut buf) = batch.into_buffer()
+            && let Some(buf) = batch.into_buffer()
         {
-            buf.clear();
-            self.pool.push(buf);
+            give_back(&mut self.pool, buf);
+        }
+    }
+
+    /// The codec batches are compressed with, if any: decompressing a
+    /// batch to hand its records back needs it.
+    pub fn codec_mut(&mut self) -> Option<&mut dyn Codec> {
+        self.codec.0.as_mut().map(|c| &mut **c as &mut dyn Codec)
+    }
+
+    /// The codec batches are compressed with, if any.
+    pub fn compression(&self) -> Option<Compression> {
+        self.codec.0.as_ref().map(|c| c.compression())
+    }
+
+    /// A batch of the topic with this ratio was split after
+    /// MESSAGE_TOO_LARGE: the topic's batches fill more cautiously.
+    pub fn split_at_ratio(&mut self, topic: u32, ratio: CompressionRatio) {
+        if let Some(t) = self.topics.get_mut(topic as usize) {
+            t.ratio.reset_after_split(ratio);
         }
     }
 
@@ -184,18 +229,22 @@ impl<T> Accumulator<T> {
     ) -> Result<Appended, Record<T>> {
         let batch_size = self.batch_size;
         let deadline = now + self.delivery_timeout;
-        let Some(p) = self
-            .topics
-            .get_mut(topic as usize)
-            .and_then(|t| t.partitions.get_mut(partition as usize))
-        else {
+        let compressing = self.codec.0.is_some();
+        let Some((p, ratio)) = self.topics.get_mut(topic as usize).and_then(|t| {
+            let ratio = t.ratio;
+            t.partitions.get_mut(partition as usize).map(|p| (p, ratio))
+        }) else {
             return Err(record);
         };
         // `reserved` bounds the record's encoded size from above (deltas at
         // their widest), so the fit costs no second encoding pass; a batch
-        // may close up to 13 bytes early per record, never late.
+        // may close up to 13 bytes early per record, never late. Compressed,
+        // the batch counts at its estimated compressed size and the record
+        // at its full size, as in Java.
         let fits = p.queue.back().is_some_and(|b| {
-            b.is_open() && (b.records.is_empty() || b.size() + reserved <= batch_size)
+            b.is_open()
+                && (b.records.is_empty()
+                    || estimate(b, compressing, ratio) + reserved <= batch_size)
         });
         let mut opened = 0;
         if !fits {
@@ -225,7 +274,7 @@ impl<T> Accumulator<T> {
         batch.deadline = batch.deadline.min(deadline);
         batch.reserved += reserved + opened;
         self.used += reserved + opened;
-        let batch_full = batch.size() >= batch_size;
+        let batch_full = estimate(batch, compressing, ratio) >= batch_size;
         if batch_full {
             batch.sealed = true;
         }
@@ -239,13 +288,18 @@ impl<T> Accumulator<T> {
     /// record of `reserved` bytes (see `append`): appending it would open a
     /// new batch.
     pub fn fills(&self, topic: u32, partition: i32, reserved: usize) -> bool {
-        let batch = self
-            .topics
-            .get(topic as usize)
-            .and_then(|t| t.partitions.get(usize::try_from(partition).ok()?))
+        let Some(t) = self.topics.get(topic as usize) else {
+            return false;
+        };
+        let batch = usize::try_from(partition)
+            .ok()
+            .and_then(|p| t.partitions.get(p))
             .and_then(|p| p.queue.back());
+        let compressing = self.codec.0.is_some();
         batch.is_some_and(|b| {
-            b.is_open() && !b.records.is_empty() && b.size() + reserved > self.batch_size
+            b.is_open()
+                && !b.records.is_empty()
+                && estimate(b, compressing, t.ratio) + reserved > self.batch_size
         })
     }
 
@@ -345,9 +399,17 @@ impl<T> Accumulator<T> {
         let mut drained = Drained {
             batches: Vec::new(),
             known: Vec::new(),
+            uncompressible: Vec::new(),
+            refused: Vec::new(),
         };
         let mut size = 0usize;
-        for (ti, t) in self.topics.iter_mut().enumerate() {
+        let Accumulator {
+            topics,
+            pool,
+            codec,
+            ..
+        } = self;
+        for (ti, t) in topics.iter_mut().enumerate() {
             for (pi, p) in t.partitions.iter_mut().enumerate() {
                 if p.leader != node {
                     continue;
@@ -368,6 +430,22 @@ impl<T> Accumulator<T> {
                 if let Some(current) = rules.idempotent
                     && !p.may_send_next(node, current)
                 {
+                    continue;
+                }
+                if rules.refuse {
+                    if let Some(batch) = p.queue.pop_front() {
+                        drained.refused.push(batch);
+                    }
+                    continue;
+                }
+                // Closed (compressed) now, so that its size is the one sent.
+                let Some(front) = p.queue.front_mut() else {
+                    continue;
+                };
+                if let Err(e) = close(front, codec, pool, &mut t.ratio) {
+                    if let Some(batch) = p.queue.pop_front() {
+                        drained.uncompressible.push((batch, e));
+                    }
                     continue;
                 }
                 let extra = front.size() + REQUEST_OVERHEAD + t.name.len();
@@ -465,6 +543,54 @@ impl<T> Accumulator<T> {
     }
 }
 
+/// The size a batch counts at against `batch.size`: compressing, an open
+/// batch counts at its estimated compressed size.
+fn estimate<T>(batch: &Batch<T>, compressing: bool, ratio: CompressionRatio) -> usize {
+    if compressing && !batch.is_closed() {
+        ratio.estimate(batch.size())
+    } else {
+        batch.size()
+    }
+}
+
+/// Closes a batch (see [`Batch::close`]), with the codec when there is
+/// one, into a pooled buffer; the topic's ratio learns from it.
+fn close<T>(
+    batch: &mut Batch<T>,
+    codec: &mut BatchCodec,
+    pool: &mut Vec<BytesMut>,
+    ratio: &mut CompressionRatio,
+) -> Result<(), CompressionError> {
+    if batch.is_closed() {
+        return Ok(());
+    }
+    let Some(codec) = codec.0.as_deref_mut() else {
+        let _ = batch.close(None, Vec::new());
+        return Ok(());
+    };
+    let out = pool.pop().map(Vec::from).unwrap_or_default();
+    match batch.close(Some(codec), out) {
+        Ok(Some(compressed)) => {
+            ratio.update(compressed.ratio);
+            give_back(pool, compressed.spare);
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err((out, e)) => {
+            give_back(pool, BytesMut::from(bytes::Bytes::from(out)));
+            Err(e)
+        }
+    }
+}
+
+/// Keeps a spare buffer for reuse, up to the pool's limit.
+fn give_back(pool: &mut Vec<BytesMut>, mut buf: BytesMut) {
+    if pool.len() < POOL_LIMIT {
+        buf.clear();
+        pool.push(buf);
+    }
+}
+
 /// Bytes a Produce request spends on each topic and partition besides the
 /// batches (names, indexes, lengths, tagged fields), counted generously.
 const REQUEST_OVERHEAD: usize = 64;
@@ -481,6 +607,9 @@ pub(crate) struct Drain {
     /// The producer id and epoch to number batches under, for an
     /// idempotent producer.
     pub idempotent: Option<(i64, i16)>,
+    /// The request cannot carry this producer's batches (zstd below
+    /// Produce v7): the ones ready come back in `refused`, unnumbered.
+    pub refuse: bool,
 }
 
 /// What [`Accumulator::drain`] took.
@@ -490,6 +619,10 @@ pub(crate) struct Drained<T> {
     pub batches: Vec<Batch<T>>,
     /// Retries the broker is known to have: delivered, not sent.
     pub known: Vec<Batch<T>>,
+    /// Batches the codec failed on: to fail, not sent.
+    pub uncompressible: Vec<(Batch<T>, CompressionError)>,
+    /// Batches the request could not carry (see [`Drain::refuse`]).
+    pub refused: Vec<Batch<T>>,
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@
 //! node id and the time, and hands batches out and takes them back.
 
 mod accumulator;
+mod compression_ratio;
+#[cfg(test)]
+mod compression_tests;
 mod partition;
 mod producer_batch;
 

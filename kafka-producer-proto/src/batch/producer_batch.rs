@@ -17,12 +17,14 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
 use super::ORDER_SPAN;
+use super::compression_ratio::CompressionRatio;
 use crate::idempotence::Numbered;
 use crate::kafka_code::KafkaCode;
 use crate::record::{Header, Record, RecordId};
 use crate::time::Instant;
+use crate::wire::compression::{Codec, CompressionError};
 use crate::wire::record_batch::{
-    BatchBuilder, HeaderRef, ProducerState, RecordBatch, rewrite_producer_state,
+    BATCH_HEADER_SIZE, BatchBuilder, HeaderRef, ProducerState, RecordBatch, rewrite_producer_state,
 };
 
 /// What a batch keeps per record.
@@ -37,7 +39,14 @@ pub(crate) struct PendingRecord<T> {
 
 #[derive(Debug)]
 enum Body {
+    /// Taking records.
     Open(BatchBuilder),
+    /// Closed, uncompressed, not yet stamped with its producer fields.
+    Plain(BytesMut),
+    /// Closed and compressed, not yet stamped. A `Vec`, which the codec
+    /// writes into; it becomes `Bytes` without a copy.
+    Compressed(Vec<u8>),
+    /// Stamped: the bytes every attempt sends.
     Encoded(Bytes),
 }
 
@@ -81,6 +90,18 @@ pub(crate) struct Batch<T> {
     stamp: ProducerState,
     /// Part of a transaction: its attributes say so.
     transactional: bool,
+    /// The size it had uncompressed, header included, once it was
+    /// compressed: what decompressing it back may take.
+    uncompressed: Option<usize>,
+}
+
+/// What closing a batch with a codec did.
+#[derive(Debug)]
+pub(crate) struct Compressed {
+    /// The ratio it compressed at.
+    pub ratio: CompressionRatio,
+    /// The buffer its records were encoded in, spent, for reuse.
+    pub spare: BytesMut,
 }
 
 impl<T> Batch<T> {
@@ -111,6 +132,7 @@ impl<T> Batch<T> {
             maybe_written: false,
             stamp: ProducerState::NONE,
             transactional: false,
+            uncompressed: None,
         }
     }
 
@@ -141,12 +163,78 @@ impl<T> Batch<T> {
         })
     }
 
-    /// The encoded size now.
+    /// The encoded size now: uncompressed while open.
     pub fn size(&self) -> usize {
         match &self.body {
             Body::Open(b) => b.size(),
+            Body::Plain(buf) => buf.len(),
+            Body::Compressed(buf) => buf.len(),
             Body::Encoded(bytes) => bytes.len(),
         }
+    }
+
+    /// The compressed ratio it showed, once compressed.
+    pub fn compression_ratio(&self) -> Option<CompressionRatio> {
+        let uncompressed = self.uncompressed?;
+        Some(CompressionRatio::observed(
+            uncompressed.saturating_sub(BATCH_HEADER_SIZE),
+            self.size().saturating_sub(BATCH_HEADER_SIZE),
+        ))
+    }
+
+    /// Its compressed size over its uncompressed size, in ten-thousandths:
+    /// 10,000 uncompressed.
+    pub fn compression_rate(&self) -> u32 {
+        self.compression_ratio()
+            .unwrap_or(CompressionRatio::INITIAL)
+            .ten_thousandths()
+    }
+
+    /// Closes the batch: it takes no more records, its header is final
+    /// but for the producer fields, and with a codec its records are
+    /// compressed, into `out` (a spare buffer). Closing a closed batch
+    /// does nothing.
+    ///
+    /// When the codec fails, the batch is closed uncompressed, and the
+    /// error comes back with `out`.
+    #[allow(clippy::type_complexity)]
+    pub fn close(
+        &mut self,
+        codec: Option<&mut dyn Codec>,
+        mut out: Vec<u8>,
+    ) -> Result<Option<Compressed>, (Vec<u8>, CompressionError)> {
+        self.sealed = true;
+        let Body::Open(_) = self.body else {
+            return Ok(None);
+        };
+        let Body::Open(builder) = core::mem::replace(&mut self.body, Body::Encoded(Bytes::new()))
+        else {
+            return Ok(None);
+        };
+        let Some(codec) = codec else {
+            self.body = Body::Plain(builder.finish_mut());
+            return Ok(None);
+        };
+        let uncompressed = builder.size();
+        match builder.finish_compressed(codec, &mut out) {
+            Ok(spare) => {
+                self.body = Body::Compressed(out);
+                self.uncompressed = Some(uncompressed);
+                let ratio = self
+                    .compression_ratio()
+                    .unwrap_or(CompressionRatio::INITIAL);
+                Ok(Some(Compressed { ratio, spare }))
+            }
+            Err((plain, e)) => {
+                self.body = Body::Plain(plain);
+                Err((out, e))
+            }
+        }
+    }
+
+    /// Whether it was closed (see [`Batch::close`]).
+    pub fn is_closed(&self) -> bool {
+        !matches!(self.body, Body::Open(_))
     }
 
     pub fn is_open(&self) -> bool {
@@ -193,6 +281,9 @@ impl<T> Batch<T> {
     /// once; new producer fields (an idempotent producer's first drain, or
     /// renumbering after an epoch bump) are written into the header in place
     /// with a fresh CRC.
+    ///
+    /// A batch still open is closed uncompressed first (the accumulator
+    /// closes batches, with the codec, before they are drained).
     pub fn encoded_as(&mut self, producer: ProducerState) -> Bytes {
         self.sealed = true;
         let body = core::mem::replace(&mut self.body, Body::Encoded(Bytes::new()));
@@ -211,12 +302,20 @@ impl<T> Batch<T> {
                 self.restamp(&mut buf, producer);
                 buf.freeze()
             }
+            Body::Plain(mut buf) => {
+                self.restamp(&mut buf, producer);
+                buf.freeze()
+            }
+            Body::Compressed(mut buf) => {
+                self.restamp(&mut buf, producer);
+                Bytes::from(buf)
+            }
         };
         self.body = Body::Encoded(bytes.clone());
         bytes
     }
 
-    fn restamp(&mut self, buf: &mut BytesMut, producer: ProducerState) {
+    fn restamp(&mut self, buf: &mut [u8], producer: ProducerState) {
         if producer != ProducerState::NONE || self.stamp != ProducerState::NONE {
             // Our own encoder wrote these bytes; the rewrite cannot fail on
             // them, and if it did the old stamp would be left in place and
@@ -232,15 +331,24 @@ impl<T> Batch<T> {
     pub fn into_buffer(self) -> Option<BytesMut> {
         match self.body {
             Body::Open(b) => Some(b.finish_mut()),
+            Body::Plain(buf) => Some(buf),
+            Body::Compressed(buf) => Some(BytesMut::from(Bytes::from(buf))),
             Body::Encoded(bytes) => bytes.try_into_mut().ok(),
         }
     }
 
     /// Rebuilds the records from the batch's bytes, for failure events:
-    /// `(id, record)` in append order, keys and values sharing the bytes.
-    pub fn into_records(mut self, topic: &str) -> Vec<(RecordId, Record<T>)> {
+    /// `(id, record)` in append order, keys and values sharing the bytes
+    /// (or, compressed, the bytes decompressed, by `codec` when it is the
+    /// batch's).
+    pub fn into_records(
+        mut self,
+        topic: &str,
+        codec: Option<&mut dyn Codec>,
+    ) -> Vec<(RecordId, Record<T>)> {
         let bytes = self.encoded();
-        let decoded = RecordBatch::decode_all(bytes)
+        let limit = self.uncompressed.unwrap_or(bytes.len());
+        let decoded = RecordBatch::decode_all_with(bytes, codec, limit)
             .ok()
             .and_then(|mut v| v.pop());
         let mut decoded = decoded.map(|b| b.records).unwrap_or_default().into_iter();
@@ -291,7 +399,12 @@ impl<T> Batch<T> {
     /// Records that could not be appended to a half come back apart, to be
     /// failed (it cannot happen: they came out of a valid batch).
     #[allow(clippy::type_complexity)]
-    pub fn split(self, topic: &str, now: Instant) -> (Vec<Batch<T>>, Vec<(RecordId, Record<T>)>) {
+    pub fn split(
+        self,
+        topic: &str,
+        now: Instant,
+        codec: Option<&mut dyn Codec>,
+    ) -> (Vec<Batch<T>>, Vec<(RecordId, Record<T>)>) {
         let (topic_index, partition, order, span, deadline, attempts, reserved) = (
             self.topic,
             self.partition,
@@ -302,7 +415,7 @@ impl<T> Batch<T> {
             self.reserved,
         );
         let transactional = self.transactional;
-        let mut records = self.into_records(topic);
+        let mut records = self.into_records(topic, codec);
         let second_half = records.split_off(records.len() / 2);
         let mut halves = Vec::new();
         let mut unplaced = Vec::new();
@@ -361,7 +474,7 @@ mod tests {
             b.append(RecordId(i as u64), 100 + i as i64, r.clone())
                 .unwrap();
         }
-        let back = b.into_records("t");
+        let back = b.into_records("t", None);
         assert_eq!(back.len(), 2);
         let mut want0 = records[0].clone();
         want0.timestamp = Some(100);
@@ -421,7 +534,7 @@ mod tests {
         }
         b.reserved = 500;
         b.attempts = 2;
-        let (halves, unplaced) = b.split("t", Instant::from_millis(9));
+        let (halves, unplaced) = b.split("t", Instant::from_millis(9), None);
         assert!(unplaced.is_empty());
         assert_eq!(halves.len(), 2);
         let users: Vec<u32> = halves

@@ -8,6 +8,7 @@ use core::time::Duration;
 
 use super::parse::{self, invalid};
 use super::{Acks, Config, ConfigError, key};
+use crate::wire::compression::CodecFactory;
 use crate::wire::record_batch::Compression;
 
 const DEFAULT_CLIENT_ID: &str = "kafka-producer-proto";
@@ -78,6 +79,10 @@ pub struct ConfigBuilder {
     transactional_id: Option<String>,
     transaction_timeout: Option<Duration>,
     compression_type: Option<Compression>,
+    compression_gzip_level: Option<i32>,
+    compression_lz4_level: Option<i32>,
+    compression_zstd_level: Option<i32>,
+    compression_codec: Option<CodecFactory>,
     partitioner_ignore_keys: Option<bool>,
     allow_auto_create_topics: Option<bool>,
     random_seed: Option<u64>,
@@ -233,6 +238,33 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets `compression.gzip.level` ([`Config::compression_gzip_level`]).
+    pub fn compression_gzip_level(&mut self, level: i32) -> &mut Self {
+        self.compression_gzip_level = Some(level);
+        self
+    }
+
+    /// Sets `compression.lz4.level` ([`Config::compression_lz4_level`]).
+    pub fn compression_lz4_level(&mut self, level: i32) -> &mut Self {
+        self.compression_lz4_level = Some(level);
+        self
+    }
+
+    /// Sets `compression.zstd.level` ([`Config::compression_zstd_level`]).
+    pub fn compression_zstd_level(&mut self, level: i32) -> &mut Self {
+        self.compression_zstd_level = Some(level);
+        self
+    }
+
+    /// Compresses with the codecs `factory` makes instead of the built-in
+    /// codec (one per producer), for a codec this build lacks or an
+    /// implementation of your own. Not a Kafka property. Its codec must be
+    /// the one `compression.type` names.
+    pub fn compression_codec(&mut self, factory: CodecFactory) -> &mut Self {
+        self.compression_codec = Some(factory);
+        self
+    }
+
     /// Sets `partitioner.ignore.keys` ([`Config::partitioner_ignore_keys`]).
     pub fn partitioner_ignore_keys(&mut self, ignore: bool) -> &mut Self {
         self.partitioner_ignore_keys = Some(ignore);
@@ -322,6 +354,18 @@ impl ConfigBuilder {
                 self.transaction_timeout = Some(parse::millis(key::TRANSACTION_TIMEOUT_MS, value)?);
             }
             key::COMPRESSION_TYPE => self.compression_type = Some(parse::compression(value)?),
+            key::COMPRESSION_GZIP_LEVEL => {
+                self.compression_gzip_level =
+                    Some(parse::integer(key::COMPRESSION_GZIP_LEVEL, value)?);
+            }
+            key::COMPRESSION_LZ4_LEVEL => {
+                self.compression_lz4_level =
+                    Some(parse::integer(key::COMPRESSION_LZ4_LEVEL, value)?);
+            }
+            key::COMPRESSION_ZSTD_LEVEL => {
+                self.compression_zstd_level =
+                    Some(parse::integer(key::COMPRESSION_ZSTD_LEVEL, value)?);
+            }
             key::PARTITIONER_IGNORE_KEYS => {
                 self.partitioner_ignore_keys =
                     Some(parse::boolean(key::PARTITIONER_IGNORE_KEYS, value)?);
@@ -378,7 +422,11 @@ impl ConfigBuilder {
     ///   `transaction.timeout.ms`) above 2147483647; `client.id` and
     ///   `transactional.id` longer than a Kafka string (32767 bytes), and an
     ///   empty `transactional.id`;
-    /// - `compression.type` other than `none`, not supported yet;
+    /// - a compression level outside Kafka's range for its codec (all three
+    ///   are checked, whichever codec is chosen, as in Java);
+    ///   `compression.type` naming a codec this build lacks (its cargo
+    ///   feature is off) and no [`compression_codec`](ConfigBuilder::compression_codec)
+    ///   for it, or a `compression_codec` of another codec;
     /// - an explicit `delivery.timeout.ms` below `linger.ms` +
     ///   `request.timeout.ms`;
     /// - idempotence (set, or implied by `transactional.id`) with `acks`
@@ -415,14 +463,14 @@ impl ConfigBuilder {
             fits_wire_string(key::TRANSACTIONAL_ID, id)?;
         }
 
-        let compression_type = self.compression_type.unwrap_or_default();
-        if compression_type != Compression::None {
-            return Err(invalid(
-                key::COMPRESSION_TYPE,
-                parse::compression_name(compression_type),
-                "is not supported yet",
-            ));
-        }
+        let compression = super::compression::Settings::check(
+            self.compression_type.unwrap_or_default(),
+            self.compression_gzip_level,
+            self.compression_lz4_level,
+            self.compression_zstd_level,
+            self.compression_codec.as_ref(),
+            crate::wire::compression::is_available,
+        )?;
 
         let acks = self.acks.unwrap_or_default();
         let retries = self.retries.unwrap_or(DEFAULT_RETRIES);
@@ -562,7 +610,11 @@ impl ConfigBuilder {
             enable_idempotence,
             transactional_id,
             transaction_timeout,
-            compression_type,
+            compression_type: compression.compression_type,
+            compression_gzip_level: compression.gzip_level,
+            compression_lz4_level: compression.lz4_level,
+            compression_zstd_level: compression.zstd_level,
+            compression_codec: self.compression_codec.clone(),
             partitioner_ignore_keys: self.partitioner_ignore_keys.unwrap_or(false),
             allow_auto_create_topics: self.allow_auto_create_topics.unwrap_or(true),
             random_seed: self.random_seed.unwrap_or(0),

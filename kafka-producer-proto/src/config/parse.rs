@@ -47,6 +47,21 @@ pub(super) fn number<T: FromStr<Err = ParseIntError>>(
     })
 }
 
+/// A whole number that may be negative, as Java's `Integer.parseInt`
+/// reads it.
+pub(super) fn integer(key: &'static str, value: &str) -> Result<i32, ConfigError> {
+    let value = value.trim();
+    value.parse().map_err(|e: ParseIntError| {
+        let reason = match e.kind() {
+            IntErrorKind::Empty => "is empty, not a number",
+            IntErrorKind::PosOverflow => "is too large",
+            IntErrorKind::NegOverflow => "is too small",
+            _ => "is not a whole number",
+        };
+        invalid(key, value, reason)
+    })
+}
+
 /// A duration property, in whole milliseconds as every Kafka `*.ms` is.
 pub(super) fn millis(key: &'static str, value: &str) -> Result<Duration, ConfigError> {
     number(key, value).map(Duration::from_millis)
@@ -74,8 +89,9 @@ pub(super) fn acks(value: &str) -> Result<Acks, ConfigError> {
     }
 }
 
-/// `compression.type`: every codec Kafka names, whether or not this
-/// producer supports it yet, so that the refusal can say which is which.
+/// `compression.type`: every codec Kafka names, spelled exactly (Java's
+/// validator is case-sensitive), whether or not this build has it, so
+/// that the refusal can say which is which.
 pub(super) fn compression(value: &str) -> Result<Compression, ConfigError> {
     match value.trim() {
         "none" => Ok(Compression::None),
@@ -88,17 +104,6 @@ pub(super) fn compression(value: &str) -> Result<Compression, ConfigError> {
             other,
             "is not one of none, gzip, snappy, lz4, zstd",
         )),
-    }
-}
-
-/// The `compression.type` spelling of a codec.
-pub(super) fn compression_name(compression: Compression) -> &'static str {
-    match compression {
-        Compression::None => "none",
-        Compression::Gzip => "gzip",
-        Compression::Snappy => "snappy",
-        Compression::Lz4 => "lz4",
-        Compression::Zstd => "zstd",
     }
 }
 

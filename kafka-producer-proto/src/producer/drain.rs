@@ -25,7 +25,7 @@ use crate::time::{Instant, millis_i32};
 use crate::wire::Request;
 use crate::wire::messages::produce::{PartitionProduceData, TopicProduceData};
 use crate::wire::messages::{ApiKey, ApiVersionsRequest, InitProducerIdRequest, ProduceRequest};
-use crate::wire::record_batch::ProducerState;
+use crate::wire::record_batch::{Compression, ProducerState};
 
 impl<T> Producer<T> {
     /// Builds the next request frame, if any connection has one to send.
@@ -159,17 +159,40 @@ impl<T> Producer<T> {
         }
         let negotiated = conn.version(ApiKey::Produce)?;
         let idempotent = self.config.enable_idempotence();
+        // KIP-110: zstd batches only travel in Produce v7 and later.
+        let compression = self.acc.compression();
+        // (Below v13 for want of topic ids, the version stays at 12.)
+        let refuse = compression == Some(Compression::Zstd) && negotiated < 7;
         let rules = Drain {
             linger: self.config.linger(),
             eager: self.flushing,
             max_bytes: self.config.max_request_size(),
             idempotent: idempotent.then_some((self.identity.id, self.identity.epoch)),
+            refuse,
         };
         let txn = &self.txn;
         let allowed = |t, p| txn.as_ref().is_none_or(|x| x.may_drain((t, p)));
-        let Drained { mut batches, known } = self.acc.drain(node, now, &rules, allowed);
+        let Drained {
+            mut batches,
+            known,
+            uncompressible,
+            refused,
+        } = self.acc.drain(node, now, &rules, allowed);
         for b in known {
             self.deliver(b, -1, -1);
+        }
+        for (b, e) in uncompressible {
+            self.fail_batch(b, ProduceError::Compression(e));
+        }
+        for b in refused {
+            // A retry numbered under an earlier leader may be in the log.
+            self.mark_unresolved(&b);
+            let error = ProduceError::UnsupportedCompression {
+                compression: Compression::Zstd,
+                node,
+                version: negotiated,
+            };
+            self.fail_batch(b, error);
         }
         if batches.is_empty() {
             return None;
@@ -190,6 +213,7 @@ impl<T> Producer<T> {
                 _ => b.encoded(),
             };
             self.metrics.batch_sent(bytes.len());
+            self.metrics.batch_compression_rate(b.compression_rate());
             let topic = &self.acc.topics[b.topic as usize];
             let data = PartitionProduceData::default()
                 .with_index(b.partition)

@@ -110,7 +110,8 @@ impl<T> Producer<T> {
             config.buffer_memory(),
             config.batch_size(),
             config.delivery_timeout(),
-        );
+        )
+        .with_codec(config.make_codec());
         acc.transactional = config.transactional_id().is_some();
         let meta = Metadata::new(
             config.bootstrap_servers(),

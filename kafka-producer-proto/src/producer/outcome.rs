@@ -93,7 +93,11 @@ impl<T> Producer<T> {
     pub(super) fn split(&mut self, batch: Batch<T>, now: Instant) {
         let (topic, partition) = (batch.topic as usize, batch.partition as usize);
         let name = self.acc.topics[topic].name.clone();
-        let (halves, unplaced) = batch.split(&name, now);
+        // As Java: the topic's batches fill more cautiously from now on.
+        if let Some(ratio) = batch.compression_ratio() {
+            self.acc.split_at_ratio(batch.topic, ratio);
+        }
+        let (halves, unplaced) = batch.split(&name, now, self.acc.codec_mut());
         self.metrics.batch_split();
         for (id, record) in unplaced {
             self.metrics.records_failed(1);
@@ -123,7 +127,7 @@ impl<T> Producer<T> {
             .get(batch.topic as usize)
             .map(|t| t.name.clone())
             .unwrap_or_default();
-        let records = batch.into_records(&name);
+        let records = batch.into_records(&name, self.acc.codec_mut());
         self.metrics.records_failed(records.len() as u64);
         for (id, record) in records {
             self.events.push_back(Event::Failed {

@@ -13,7 +13,7 @@ use crate::event::ConnectionId;
 use crate::time::Instant;
 use crate::wire::header::decode_request_header;
 use crate::wire::messages::{ApiKey, ProduceRequest};
-use crate::wire::record_batch::RecordBatch;
+use crate::wire::record_batch::{Compression, RecordBatch};
 use crate::wire::{FrameDecoder, Message, Uuid};
 
 /// One batch as it left the producer.
@@ -43,6 +43,8 @@ pub struct Attempt {
     pub producer_epoch: i16,
     /// Its base sequence (-1 without idempotence).
     pub base_sequence: i32,
+    /// The codec its header names.
+    pub compression: Option<Compression>,
 }
 
 /// Every batch sent, and requests in flight per connection.
@@ -101,6 +103,7 @@ impl AttemptLog {
                             producer_id: b.header.producer.producer_id,
                             producer_epoch: b.header.producer.producer_epoch,
                             base_sequence: b.header.producer.base_sequence,
+                            compression: b.header.attributes.compression(),
                         });
                     }
                 }

@@ -7,8 +7,9 @@
 //! broker would: a Produce for a partition this node does not lead gets
 //! NOT_LEADER_OR_FOLLOWER, an unknown topic UNKNOWN_TOPIC_OR_PARTITION (by
 //! name) or UNKNOWN_TOPIC_ID (by id, Produce v13), a batch that does not
-//! decode CORRUPT_MESSAGE. Every topic has an id, new each time it is
-//! created. Errors can be injected per
+//! decode (compressed batches are decompressed to check them) the code
+//! Kafka answers. Every topic has an id, new each time it is created.
+//! Errors can be injected per
 //! API, in order, as librdkafka's mock cluster does.
 
 use alloc::collections::{BTreeMap, VecDeque};
@@ -17,6 +18,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
+use super::batch_validation::validate;
 use super::coordinators::Coordinators;
 use super::markers::{Marker, PartitionTxns};
 use super::producer_state::{Judgement, ProducerEntry, judge, remember};
@@ -640,15 +642,15 @@ impl SimCluster {
                     {
                         // Answered as the broker would: appended before.
                         answer = answer.with_log_start_offset(p.log_start);
-                        match pd.records.clone().map(RecordBatch::decode_all) {
-                            Some(Ok(batches)) => match append(p, batches, max_log, None) {
+                        match validate(&pd.records, version) {
+                            Ok(batches) => match append(p, batches, max_log, None) {
                                 Ok(base) => {
                                     answer = answer.with_base_offset(base);
                                     KafkaCode::None
                                 }
                                 Err(code) => code,
                             },
-                            _ => KafkaCode::CorruptMessage,
+                            Err(code) => code,
                         }
                     }
                     // Only a leader knows a producer's sequences: another
@@ -675,8 +677,8 @@ impl SimCluster {
                         }
                         KafkaCode::NotLeaderOrFollower
                     }
-                    (None, Some(p)) => match pd.records.clone().map(RecordBatch::decode_all) {
-                        Some(Ok(batches)) if !batches.is_empty() => {
+                    (None, Some(p)) => match validate(&pd.records, version) {
+                        Ok(batches) => {
                             answer = answer.with_log_start_offset(p.log_start);
                             let check = Verify {
                                 coordinators: &self.coordinators,
@@ -692,7 +694,7 @@ impl SimCluster {
                                 Err(code) => code,
                             }
                         }
-                        _ => KafkaCode::CorruptMessage,
+                        Err(code) => code,
                     },
                 };
                 let (code, answer) = match after_append {

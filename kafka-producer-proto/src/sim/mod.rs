@@ -22,6 +22,7 @@
 //! ```
 
 mod attempts;
+mod batch_validation;
 mod cluster;
 mod coordinators;
 mod entropy;
