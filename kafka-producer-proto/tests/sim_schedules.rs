@@ -86,9 +86,18 @@ fn ten_thousand_schedules_hold_every_guarantee() {
     for (name, n) in faults.counts() {
         assert!(n >= 100, "fault {name:?} injected only {n} times");
     }
-    for (name, n) in checks.counts().iter().take(8) {
+    for (name, n) in checks.counts().iter().take(9) {
         assert!(*n >= 1_000, "guarantee {name:?} checked only {n} times");
     }
+    // Half the runs compress, each codec in about an eighth.
+    let mut codecs = std::collections::BTreeMap::new();
+    for seed in 0..SCHEDULES {
+        let s = Schedule::generate(&mut Entropy::seeded(seed));
+        *codecs.entry(s.compression.name()).or_insert(0u64) += 1;
+    }
+    println!("compression.type per schedule: {codecs:?}");
+    assert_eq!(codecs.len(), 5, "{codecs:?}");
+    assert!(codecs.values().all(|&n| n >= SCHEDULES / 16), "{codecs:?}");
     if let Some(r) = failing.first() {
         let seed = r.seed.unwrap_or_default();
         panic!(

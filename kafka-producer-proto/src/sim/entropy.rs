@@ -61,6 +61,24 @@ impl Entropy {
         }
     }
 
+    /// A source for choices added to the simulation after seeds were
+    /// recorded: derived from this one's state without drawing from it, so
+    /// that every choice a seed made before stays what it was (and each
+    /// regression seed keeps setting up its bug). `salt` tells such sources
+    /// apart. From a fuzzer's bytes it reads the bytes this one reads next.
+    pub fn aside(&self, salt: u64) -> Entropy {
+        match self {
+            Entropy::Seeded(rng) => {
+                let mut peek = rng.clone();
+                Entropy::Seeded(Rng::new(peek.next_u64() ^ salt))
+            }
+            Entropy::Bytes { data, pos } => Entropy::Bytes {
+                data: data.get(*pos..).unwrap_or_default().to_vec(),
+                pos: 0,
+            },
+        }
+    }
+
     /// 64 bits.
     pub fn next_u64(&mut self) -> u64 {
         match self {

@@ -130,6 +130,7 @@ fn config(s: &Schedule, cluster: &SimCluster, seed: u64) -> Result<Config, Strin
         .reconnect_backoff_max(s.reconnect_backoff * 10)
         .buffer_memory(s.buffer_memory)
         .max_block(s.max_block)
+        .compression_type(s.compression)
         .random_seed(seed);
     b.build().map_err(|e| format!("{e}"))
 }

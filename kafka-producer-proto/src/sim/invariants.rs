@@ -56,6 +56,8 @@ pub struct CheckTally {
     pub backoff: u64,
     /// Runs checked for `max.in.flight` and for memory returned.
     pub bounds: u64,
+    /// Batches sent checked to carry `compression.type`'s codec.
+    pub codec: u64,
     /// Records of calm runs handed back as possibly written (allowed, and
     /// counted so that a rise shows).
     pub possibly_written: u64,
@@ -72,11 +74,12 @@ impl CheckTally {
         self.deadline += o.deadline;
         self.backoff += o.backoff;
         self.bounds += o.bounds;
+        self.codec += o.codec;
         self.possibly_written += o.possibly_written;
     }
 
     /// Every count with its guarantee's name.
-    pub fn counts(&self) -> [(&'static str, u64); 9] {
+    pub fn counts(&self) -> [(&'static str, u64); 10] {
         [
             ("one terminal event per record", self.one_terminal_event),
             ("failed records handed back", self.handed_back),
@@ -86,6 +89,7 @@ impl CheckTally {
             ("deadlines held", self.deadline),
             ("backoff within bounds", self.backoff),
             ("in-flight and memory bounds", self.bounds),
+            ("batches sent with compression.type", self.codec),
             (
                 "(calm: handed back, possibly written)",
                 self.possibly_written,
@@ -130,6 +134,7 @@ pub fn check(o: &Observed<'_>) -> (CheckTally, Vec<Violation>) {
     deadlines(&mut c);
     backoff(&mut c);
     bounds(&mut c);
+    codec(&mut c);
     (c.tally, c.violations)
 }
 
@@ -477,5 +482,26 @@ fn bounds(c: &mut Checker<'_, '_>) {
                 o.pending_at_end, o.buffer_taken_at_end
             ),
         );
+    }
+}
+
+/// Every batch goes out compressed with `compression.type`'s codec: none
+/// falls back to another (a split half, a retry, a batch closed before its
+/// first send), and the broker decompressed each (or it would not be in
+/// the log that the other checks read).
+fn codec(c: &mut Checker<'_, '_>) {
+    let o = c.o;
+    let want = o.config.compression_type();
+    for a in &o.attempts.batches {
+        c.tally.codec += 1;
+        if a.compression != Some(want) {
+            c.fail(
+                "batches sent with compression.type",
+                format!(
+                    "a batch of partition {} went out as {:?}, compression.type={want}",
+                    a.partition, a.compression
+                ),
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@ use core::time::Duration;
 use super::entropy::{Chance, Entropy};
 use super::faults::{Latency, NetFaults};
 use crate::config::Acks;
+use crate::wire::record_batch::Compression;
 
 /// A fault that strikes the cluster at a set time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +103,12 @@ pub struct Schedule {
     /// Only recoverable faults, retries without limit and a delivery
     /// timeout well past the last fault: every record must be delivered.
     pub calm: bool,
+    /// `compression.type`, at each codec's default level.
+    pub compression: Compression,
 }
+
+/// Tells the compression draw's source from other sources aside.
+const COMPRESSION_SALT: u64 = 0xc0de_c0de_c0de_c0de;
 
 /// Kafka's "retry without limit": `retries` is an int.
 const MAX_RETRIES: u32 = i32::MAX as u32;
@@ -237,7 +243,30 @@ impl Schedule {
         } else {
             floor + ms(*e.pick(&[1_000u64, 0, 100, 10_000]).unwrap_or(&1_000))
         };
+        // From a source aside, so that every other choice a seed made
+        // before compression existed stays the same. Half the runs
+        // compress, with each codec compiled in.
+        let compression = *e
+            .aside(COMPRESSION_SALT)
+            .pick(&[
+                Compression::None,
+                Compression::Gzip,
+                Compression::None,
+                Compression::Snappy,
+                Compression::None,
+                Compression::Lz4,
+                Compression::None,
+                Compression::Zstd,
+            ])
+            .unwrap_or(&Compression::None);
+        // A codec this build lacks (its feature is off) is not drawn.
+        let compression = if crate::wire::compression::is_available(compression) {
+            compression
+        } else {
+            Compression::None
+        };
         Schedule {
+            compression,
             brokers,
             partitions,
             records,
@@ -288,7 +317,7 @@ impl fmt::Display for Schedule {
             f,
             "config: acks={:?} idempotence={} max.in.flight={} linger={:?} batch.size={} \
              retries={} request.timeout={:?} delivery.timeout={:?} retry.backoff={:?}..{:?} \
-             reconnect.backoff={:?} buffer.memory={} max.block={:?}",
+             reconnect.backoff={:?} buffer.memory={} max.block={:?} compression.type={}",
             self.acks,
             self.idempotence,
             self.max_in_flight,
@@ -301,7 +330,8 @@ impl fmt::Display for Schedule {
             self.retry_backoff_max,
             self.reconnect_backoff,
             self.buffer_memory,
-            self.max_block
+            self.max_block,
+            self.compression
         )?;
         writeln!(f, "network: {:?}", self.net)?;
         writeln!(f, "calm (everything must be delivered): {}", self.calm)?;
