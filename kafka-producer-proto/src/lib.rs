@@ -281,7 +281,10 @@
 //!   ignorable.
 //! - The core is `#![no_std]` with `alloc`; the default `std` feature adds
 //!   runtime CPU detection for the hardware CRC-32C, `std::error::Error`
-//!   and [`EpochClock`].
+//!   and [`EpochClock`]. The compression codecs are features of their own
+//!   (`gzip`, `snappy`, `lz4`, `zstd`, each needing `std`; see
+//!   [`wire::compression`]); without them a codec can be plugged in
+//!   ([`wire::CodecFactory`]).
 //! - No `unsafe` outside [`wire::crc32c`], whose one block calls the SSE4.2
 //!   path after runtime detection.
 #![no_std]
