@@ -11,6 +11,7 @@ use core::time::Duration;
 pub use crate::kafka_code::KafkaCode;
 use crate::record::Record;
 use crate::transaction::TransactionError;
+pub use crate::sasl::{AuthenticationError, AuthenticationFailure};
 use crate::wire::ApiKey;
 use crate::wire::compression::{Compression, CompressionError};
 
@@ -77,6 +78,10 @@ pub enum ProduceError {
     /// The producer is in its fatal state.
     #[error("producer is in its fatal state: {0}")]
     Fatal(FatalError),
+    /// The only broker that could take the record would not authenticate
+    /// the producer (SASL); not retried.
+    #[error("{0}")]
+    Authentication(AuthenticationError),
     /// The producer was stopped before the record was delivered
     /// ([`crate::Producer::abort`]; a driver's `close` whose timeout ran
     /// out).
@@ -123,6 +128,7 @@ impl ProduceError {
             ProduceError::UnsupportedCompression { .. } => {
                 Some(KafkaCode::UnsupportedCompressionType)
             }
+            ProduceError::Authentication(e) => e.code(),
             _ => None,
         }
     }

@@ -86,6 +86,11 @@ pub enum Event<T> {
         /// about an error.
         result: Result<(), TransactionError>,
     },
+    /// SASL/OAUTHBEARER needs a token: a connection waits for its first
+    /// one, or the current one is near its expiry. Answer with
+    /// [`crate::Producer::set_oauthbearer_token`]. Asked once until
+    /// answered.
+    OAuthBearerTokenRequired,
     /// `close` finished: every accepted record has had its terminal event
     /// and every connection has been asked to close.
     Closed,

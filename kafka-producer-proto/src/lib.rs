@@ -139,6 +139,24 @@
 //! # }
 //! ```
 //!
+//! # Security
+//!
+//! SASL is protocol, so it lives here: with `security.protocol` set to
+//! `SASL_PLAINTEXT` or `SASL_SSL`, every connection authenticates right
+//! after ApiVersions and before any other request (PLAIN, SCRAM-SHA-256,
+//! SCRAM-SHA-512, OAUTHBEARER; see [`sasl`] and [`Config::sasl`]), and
+//! again before the broker's session ends (KIP-368), with requests in
+//! flight answered as usual. A refusal fails the records only that broker
+//! could take with [`ProduceError::Authentication`], handed back; the
+//! broker is tried again after `reconnect.backoff.max.ms`. For
+//! OAUTHBEARER the producer asks the application for a token with
+//! [`Event::OAuthBearerTokenRequired`] (once, and again at 80 % of a
+//! token's life) and takes it in [`Producer::set_oauthbearer_token`], an
+//! application input like `send`.
+//!
+//! TLS is the driver's: the core sees the bytes inside it, and carries the
+//! `ssl.*` settings for drivers to read ([`Config::tls`]).
+//!
 //! Ready-made drivers are crates of their own: `kafka-producer-tokio` (a
 //! single-task tokio driver) and `kafka-producer-blocking` (a blocking
 //! `std::net` driver). Both measure time with [`EpochClock`] (feature
@@ -314,6 +332,7 @@ mod producer;
 pub mod record;
 pub mod retry;
 pub mod rng;
+pub mod sasl;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod time;
@@ -324,12 +343,15 @@ pub mod wire;
 pub use clock::EpochClock;
 pub use config::{Acks, Config, ConfigBuilder, ConfigError};
 pub use driver_stats::DriverStats;
-pub use error::{FatalError, ProduceError, SendError, SendErrorKind};
+pub use error::{
+    AuthenticationError, AuthenticationFailure, FatalError, ProduceError, SendError, SendErrorKind,
+};
 pub use event::{ConnectionId, Event, Transmit};
 pub use kafka_code::KafkaCode;
 pub use metrics::Metrics;
 pub use producer::Producer;
 pub use record::{Header, Record, RecordId};
+pub use sasl::{Mechanism, OAuthBearerToken};
 pub use time::Instant;
 pub use transaction::{
     ConsumerGroupMetadata, ErrorClass, OffsetCommit, TransactionCall, TransactionError,

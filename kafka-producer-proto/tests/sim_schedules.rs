@@ -98,6 +98,13 @@ fn ten_thousand_schedules_hold_every_guarantee() {
     println!("compression.type per schedule: {codecs:?}");
     assert_eq!(codecs.len(), 5, "{codecs:?}");
     assert!(codecs.values().all(|&n| n >= SCHEDULES / 16), "{codecs:?}");
+    // A quarter of the runs authenticate with SASL.
+    let sasl = checks
+        .counts()
+        .iter()
+        .find(|(name, _)| name.starts_with("SASL"))
+        .map_or(0, |(_, n)| *n);
+    assert!(sasl >= SCHEDULES / 5, "SASL checked in {sasl} runs only");
     if let Some(r) = failing.first() {
         let seed = r.seed.unwrap_or_default();
         panic!(
@@ -334,5 +341,19 @@ fn a_partition_without_a_leader_is_not_the_first_bootstrap_servers() {
             && s.idempotence
             && has(s, |f| matches!(f, ClusterFault::Outage { .. }))
             && r.faults.errors > 0
+    });
+}
+
+/// A producer turned fatal while its OAUTHBEARER token came due for
+/// refresh: it asked to be woken for the refresh, which a fatal producer
+/// never asks for, at once and forever.
+#[test]
+fn a_fatal_producer_does_not_wait_for_a_token_refresh() {
+    regression(2995, |s, r| {
+        s.sasl
+            .as_ref()
+            .is_some_and(|a| a.mechanism == kafka_producer_proto::Mechanism::OAuthBearer)
+            && !s.calm
+            && r.failed > 0
     });
 }

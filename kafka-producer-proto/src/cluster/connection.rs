@@ -1,5 +1,5 @@
 //! One broker connection: its phase (connecting, negotiating versions,
-//! ready), framing of what it receives, correlation of responses with
+//! authenticating, ready), framing of what it receives, correlation of responses with
 //! requests, the requests in flight and the API versions it negotiated.
 //!
 //! Invariants:
@@ -17,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 use core::time::Duration;
 
 use super::ProduceTopics;
+use super::authentication::Authentication;
 use crate::batch::Batch;
 use crate::event::ConnectionId;
 use crate::time::Instant;
@@ -35,7 +36,11 @@ pub(crate) enum Phase {
     /// Open; ApiVersions in this version is to be sent (`sent` false) or
     /// awaited.
     Negotiating { version: i16, sent: bool },
-    /// Versions known: requests may flow.
+    /// Versions known; SASL runs (see [`Connection::auth`]): the first
+    /// time, or as a KIP-368 re-authentication, while requests sent
+    /// before it are still answered.
+    Authenticating,
+    /// Versions known (and authenticated, with SASL): requests may flow.
     Ready,
 }
 
@@ -43,6 +48,8 @@ pub(crate) enum Phase {
 #[derive(Debug)]
 pub(crate) enum Purpose<T> {
     ApiVersions,
+    SaslHandshake,
+    SaslAuthenticate,
     Metadata,
     InitProducerId,
     Produce {
@@ -95,6 +102,11 @@ pub(crate) struct Connection<T> {
     /// To a broker the producer forgot (a rebootstrap): it takes no new
     /// request and closes once its requests in flight are answered.
     pub retired: bool,
+    /// The SASL exchange, while [`Phase::Authenticating`].
+    pub auth: Option<Authentication>,
+    /// When to re-authenticate (KIP-368), before the broker's session
+    /// ends.
+    pub reauth_at: Option<Instant>,
 }
 
 impl<T> Connection<T> {
@@ -119,6 +131,8 @@ impl<T> Connection<T> {
             versions: [None; ApiKey::ALL.len()],
             throttled_until: Instant::ZERO,
             retired: false,
+            auth: None,
+            reauth_at: None,
         }
     }
 
@@ -180,7 +194,12 @@ impl<T> Connection<T> {
     pub fn requests_in_flight(&self) -> usize {
         self.in_flight
             .iter()
-            .filter(|f| !matches!(f.purpose, Purpose::ApiVersions))
+            .filter(|f| {
+                !matches!(
+                    f.purpose,
+                    Purpose::ApiVersions | Purpose::SaslHandshake | Purpose::SaslAuthenticate
+                )
+            })
             .count()
     }
 

@@ -86,6 +86,8 @@ pub struct ConfigBuilder {
     partitioner_ignore_keys: Option<bool>,
     allow_auto_create_topics: Option<bool>,
     random_seed: Option<u64>,
+    /// `security.protocol`, `sasl.*` and `ssl.*` (see `security.rs`).
+    pub(super) security: super::security::SecurityBuilder,
 }
 
 impl ConfigBuilder {
@@ -375,10 +377,12 @@ impl ConfigBuilder {
                     Some(parse::boolean(key::ALLOW_AUTO_CREATE_TOPICS, value)?);
             }
             key::RANDOM_SEED => self.random_seed = Some(parse::number(key::RANDOM_SEED, value)?),
-            unknown => {
-                return Err(ConfigError::UnknownProperty {
-                    key: unknown.to_owned(),
-                });
+            other => {
+                if !self.security.set(other, value)? {
+                    return Err(ConfigError::UnknownProperty {
+                        key: other.to_owned(),
+                    });
+                }
             }
         }
         Ok(self)
@@ -587,7 +591,9 @@ impl ConfigBuilder {
             max_in_flight,
         )?;
 
+        let security = self.security.build()?;
         Ok(Config {
+            security,
             bootstrap_servers,
             client_id,
             acks,

@@ -67,8 +67,9 @@
 //! # Where this differs from Java
 //!
 //! - Only the properties listed on [`Config`]'s getters exist; the Java
-//!   properties this producer has no use for (serializers, security,
-//!   metrics, ...) are unknown properties, hence errors.
+//!   properties this producer has no use for (serializers, metrics, ...)
+//!   are unknown properties, hence errors. The security properties are
+//!   [`Config::security_protocol`], [`Config::sasl`] and [`Config::tls`].
 //! - `batch.size`, `max.request.size`, `buffer.memory`, `request.timeout.ms`,
 //!   `socket.connection.setup.timeout.ms` and `transaction.timeout.ms` must
 //!   be at least 1: the 0 Java tolerates would leave the producer unable to
@@ -83,7 +84,9 @@
 
 mod builder;
 mod compression;
+mod jaas;
 mod parse;
+mod security;
 #[cfg(test)]
 mod tests;
 
@@ -97,6 +100,9 @@ use crate::wire::compression::{Codec, CodecFactory};
 use crate::wire::record_batch::Compression;
 
 pub use builder::ConfigBuilder;
+pub use security::{
+    PROPERTIES as SECURITY_PROPERTIES, Sasl, SaslCredentials, SecurityProtocol, Tls, UnsecuredJwt,
+};
 
 /// The property names, spelled as Kafka spells them.
 mod key {
@@ -170,6 +176,7 @@ pub struct Config {
     partitioner_ignore_keys: bool,
     allow_auto_create_topics: bool,
     random_seed: u64,
+    security: security::Security,
 }
 
 impl Config {

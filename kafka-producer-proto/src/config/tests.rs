@@ -274,7 +274,7 @@ fn unknown_property_is_an_error_naming_it() {
         "Linger.ms",
         "LINGER_MS",
         "key.serializer",
-        "security.protocol",
+        "Security.Protocol",
         "",
     ] {
         assert!(

@@ -52,7 +52,11 @@ impl<T> Producer<T> {
         {
             b.conn = None;
             if cause != CloseCause::Done {
-                let delay = self.reconnect_backoff.delay(b.failures, &mut self.rng);
+                let mut delay = self.reconnect_backoff.delay(b.failures, &mut self.rng);
+                if cause == CloseCause::Authentication {
+                    // Trying again at once would only be refused again.
+                    delay = delay.max(self.config.reconnect_backoff_max());
+                }
                 b.failures = b.failures.saturating_add(1);
                 b.reconnect_at = now + delay;
             }
@@ -81,7 +85,10 @@ impl<T> Producer<T> {
                 }
                 Purpose::InitProducerId => self.identity.on(IdInput::Retry { retry_at: now }),
                 Purpose::Transaction(work) => self.transaction_request_lost(work, now),
-                Purpose::ApiVersions | Purpose::Metadata => {}
+                Purpose::ApiVersions
+                | Purpose::Metadata
+                | Purpose::SaslHandshake
+                | Purpose::SaslAuthenticate => {}
             }
         }
     }

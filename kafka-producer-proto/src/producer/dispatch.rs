@@ -31,6 +31,10 @@ impl<T> Producer<T> {
         let latency = now.saturating_duration_since(request.sent_at);
         match request.purpose {
             Purpose::ApiVersions => self.on_api_versions(id, request.version, frame, now),
+            Purpose::SaslHandshake => self.on_sasl_answer(id, true, request.version, frame, now),
+            Purpose::SaslAuthenticate => {
+                self.on_sasl_answer(id, false, request.version, frame, now)
+            }
             Purpose::Metadata => {
                 match decode_response::<MetadataResponse>(frame, request.version) {
                     Ok((_, response)) => {
@@ -114,9 +118,7 @@ impl<T> Producer<T> {
                     );
                     return;
                 }
-                if let Some(b) = self.meta.brokers.get_mut(&node) {
-                    b.failures = 0;
-                }
+                self.after_negotiation(id, now);
             }
             ApiVersionsOutcome::Retry { version } => {
                 if let Some(conn) = self.conns.get_mut(&id) {

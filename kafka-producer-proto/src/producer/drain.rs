@@ -96,7 +96,12 @@ impl<T> Producer<T> {
                     .with_client_software_version(String::from(env!("CARGO_PKG_VERSION")));
                 return self.control_transmit(id, version, &request, Purpose::ApiVersions, now);
             }
+            Phase::Authenticating => return self.authentication_transmit(id, now),
             Phase::Ready if conn.retired => return None,
+            Phase::Ready if conn.reauth_at.is_some_and(|at| at <= now) => {
+                self.begin_reauthentication(id);
+                return self.authentication_transmit(id, now);
+            }
             Phase::Ready => {}
         }
         if conn.requests_in_flight() >= max_in_flight || conn.throttled_until > now {

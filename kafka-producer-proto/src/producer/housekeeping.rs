@@ -38,6 +38,8 @@ impl<T> Producer<T> {
         self.expire_records(now);
         self.resolve_sequences();
         self.maintain_transaction(now);
+        self.request_token(now);
+        self.fail_unauthenticated(now);
         self.plan_connections(now);
         self.plan_transaction_connections(now);
         if self.acc.is_empty() {
@@ -178,8 +180,13 @@ impl<T> Producer<T> {
             if let Some(d) = c.deadline() {
                 consider(d);
             }
-            if matches!(c.phase, Phase::Negotiating { sent: false, .. }) {
+            if matches!(c.phase, Phase::Negotiating { sent: false, .. })
+                || self.authentication_pending(c.id)
+            {
                 consider(now);
+            }
+            if let Some(at) = c.reauth_at.filter(|_| c.is_ready() && !c.retired) {
+                consider(at.max(now));
             }
         }
         let linger = self.config.linger();
@@ -276,6 +283,9 @@ impl<T> Producer<T> {
                 }
                 _ => {}
             }
+        }
+        if let Some(at) = self.token_due() {
+            consider(at.max(now));
         }
         if self.close_requested
             && self.state != State::Closed

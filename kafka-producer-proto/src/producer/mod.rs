@@ -8,12 +8,14 @@
 //! (`housekeeping`).
 
 mod abort;
+mod authentication;
 mod connections;
 mod dispatch;
 mod drain;
 mod housekeeping;
 mod idempotent;
 mod negotiated;
+mod oauthbearer;
 mod outcome;
 mod rebootstrap;
 mod transactional;
@@ -61,6 +63,8 @@ enum CloseCause {
     Protocol,
     /// The producer is done with it.
     Done,
+    /// The broker would not authenticate us (SASL).
+    Authentication,
 }
 
 /// A sans-IO Kafka producer; see the [crate docs](crate) for the call
@@ -100,6 +104,8 @@ pub struct Producer<T = ()> {
     quiet_until: Option<Instant>,
     /// The transaction manager, for a producer with a `transactional.id`.
     txn: Option<TransactionManager>,
+    /// SASL beyond single connections: tokens, failures, SCRAM's cache.
+    sasl: authentication::SaslState,
 }
 
 impl<T> Producer<T> {
@@ -144,6 +150,7 @@ impl<T> Producer<T> {
             txn: config.transactional_id().map(|id| {
                 TransactionManager::new(id, config.transaction_timeout(), config.retry_backoff())
             }),
+            sasl: authentication::SaslState::default(),
             config,
         }
     }

@@ -4,14 +4,14 @@
 //! retries (backoff) and pipelining (`max.in.flight`) from this log, not
 //! from the producer's own account of itself.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::event::ConnectionId;
 use crate::time::Instant;
-use crate::wire::header::decode_request_header;
+use crate::wire::header::{decode_request_header, peek_correlation_id};
 use crate::wire::messages::{ApiKey, ProduceRequest};
 use crate::wire::record_batch::{Compression, RecordBatch};
 use crate::wire::{FrameDecoder, Message, Uuid};
@@ -56,6 +56,10 @@ pub struct AttemptLog {
     pub max_in_flight: usize,
     waiting: BTreeMap<ConnectionId, usize>,
     answers: BTreeMap<ConnectionId, FrameDecoder>,
+    /// SASL requests awaiting answers, by correlation id: not requests
+    /// `max.in.flight` counts (a KIP-368 re-authentication goes out while
+    /// requests are in flight, as Kafka's client sends it).
+    sasl: BTreeMap<ConnectionId, BTreeSet<i32>>,
 }
 
 impl AttemptLog {
@@ -63,7 +67,13 @@ impl AttemptLog {
     pub(crate) fn answer_bytes(&mut self, conn: ConnectionId, bytes: &[u8], _now: Instant) {
         let d = self.answers.entry(conn).or_default();
         d.push(bytes);
-        while let Ok(Some(_)) = d.next_frame() {
+        while let Ok(Some(frame)) = d.next_frame() {
+            let id = peek_correlation_id(&frame).ok();
+            if let (Some(ids), Some(id)) = (self.sasl.get_mut(&conn), id)
+                && ids.remove(&id)
+            {
+                continue;
+            }
             if let Some(n) = self.waiting.get_mut(&conn) {
                 *n = n.saturating_sub(1);
             }
@@ -74,6 +84,7 @@ impl AttemptLog {
     pub(crate) fn closed(&mut self, conn: ConnectionId) {
         self.waiting.remove(&conn);
         self.answers.remove(&conn);
+        self.sasl.remove(&conn);
     }
 
     fn request(&mut self, conn: ConnectionId, frame: Bytes, at: Instant) {
@@ -81,6 +92,14 @@ impl AttemptLog {
             return;
         };
         let mut answered = true;
+        let api = ApiKey::from_i16(header.request_api_key);
+        if matches!(api, Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)) {
+            self.sasl
+                .entry(conn)
+                .or_default()
+                .insert(header.correlation_id);
+            return;
+        }
         if ApiKey::from_i16(header.request_api_key) == Some(ApiKey::Produce)
             && let Ok(request) = ProduceRequest::decode(&mut body, header.request_api_version)
         {

@@ -127,6 +127,9 @@ pub struct SimCluster {
     /// The current epoch of every producer id handed out.
     producer_epochs: BTreeMap<i64, i16>,
     pub(super) next_producer_id: i64,
+    /// A SASL listener: connections authenticate first
+    /// ([`SimCluster::handle_session`]).
+    pub sasl: Option<super::sasl::SimSasl>,
 }
 
 impl SimCluster {
@@ -157,6 +160,7 @@ impl SimCluster {
             next_grant_epoch: None,
             producer_epochs: BTreeMap::new(),
             next_producer_id: 1000,
+            sasl: None,
         }
     }
 

@@ -138,6 +138,12 @@ pub struct FaultTally {
     pub hangs: u64,
     /// Log truncations past the producer's acknowledged records.
     pub truncations: u64,
+    /// SASL exchanges refused by an injected error.
+    pub auth_refused: u64,
+    /// SASL answers held back (a slow handshake).
+    pub slow_handshakes: u64,
+    /// Connections broken as a SASL request reached the broker.
+    pub handshakes_dropped: u64,
 }
 
 impl FaultTally {
@@ -149,7 +155,7 @@ impl FaultTally {
     }
 
     /// Every count with its name, for summaries.
-    pub fn counts(&self) -> [(&'static str, u64); 12] {
+    pub fn counts(&self) -> [(&'static str, u64); 15] {
         [
             ("connection dropped before apply", self.dropped_before_apply),
             ("connection dropped after apply", self.dropped_after_apply),
@@ -163,10 +169,13 @@ impl FaultTally {
             ("broker outage", self.outages),
             ("broker hang", self.hangs),
             ("log truncation", self.truncations),
+            ("authentication refused", self.auth_refused),
+            ("slow SASL handshake", self.slow_handshakes),
+            ("connection dropped mid-handshake", self.handshakes_dropped),
         ]
     }
 
-    fn counts_mut(&mut self) -> [&mut u64; 12] {
+    fn counts_mut(&mut self) -> [&mut u64; 15] {
         [
             &mut self.dropped_before_apply,
             &mut self.dropped_after_apply,
@@ -180,6 +189,9 @@ impl FaultTally {
             &mut self.outages,
             &mut self.hangs,
             &mut self.truncations,
+            &mut self.auth_refused,
+            &mut self.slow_handshakes,
+            &mut self.handshakes_dropped,
         ]
     }
 }
@@ -302,6 +314,9 @@ pub fn error_codes(api: ApiKey) -> &'static [KafkaCode] {
             TransactionalIdAuthorizationFailed,
             TransactionAbortable,
         ],
+        // Asked only of a SASL listener.
+        ApiKey::SaslHandshake => &[UnsupportedSaslMechanism, IllegalSaslState],
+        ApiKey::SaslAuthenticate => &[SaslAuthenticationFailed],
         _ => &[],
     }
 }

@@ -22,8 +22,10 @@ use super::faults::FaultTally;
 use super::invariants::{CheckTally, Violation, check};
 use super::network::SimNet;
 use super::observed::{Observed, Sent, index_of};
+use super::sasl::SimSasl;
 use super::schedule::{ClusterFault, Schedule};
 use crate::config::Config;
+use crate::config::SecurityProtocol;
 use crate::event::Event;
 use crate::producer::Producer;
 use crate::record::Record;
@@ -31,6 +33,9 @@ use crate::time::Instant;
 
 /// The one topic every schedule writes to.
 pub const TOPIC: &str = "sim";
+/// The SASL user of every schedule with SASL.
+const SASL_USER: &str = "sim-user";
+const SASL_PASSWORD: &str = "sim-password";
 
 /// What one run did and whether it held every guarantee.
 #[derive(Debug, Clone, Default)]
@@ -132,6 +137,13 @@ fn config(s: &Schedule, cluster: &SimCluster, seed: u64) -> Result<Config, Strin
         .max_block(s.max_block)
         .compression_type(s.compression)
         .random_seed(seed);
+    if let Some(sasl) = &s.sasl {
+        b.security_protocol(SecurityProtocol::SaslPlaintext)
+            .sasl_mechanism(sasl.mechanism);
+        if sasl.mechanism.uses_password() {
+            b.sasl_credentials(SASL_USER, SASL_PASSWORD);
+        }
+    }
     b.build().map_err(|e| format!("{e}"))
 }
 
@@ -141,6 +153,13 @@ pub fn run(schedule: &Schedule, mut entropy: Entropy) -> Report {
     let start = Instant::from_millis(1_700_000_000_000);
     let mut cluster = SimCluster::new(s.brokers);
     cluster.create_topic(TOPIC, s.partitions);
+    if let Some(sasl) = &s.sasl {
+        let mut listener = SimSasl::new(&crate::sasl::Mechanism::ALL)
+            .user(SASL_USER, SASL_PASSWORD)
+            .session_lifetime(sasl.session_lifetime);
+        listener.token_lifetime = sasl.token_lifetime;
+        cluster.sasl = Some(listener);
+    }
     let mut report = Report {
         schedule: format!("{s}"),
         ..Report::default()
@@ -158,6 +177,9 @@ pub fn run(schedule: &Schedule, mut entropy: Entropy) -> Report {
     let mut net = SimNet::new(Producer::new(config.clone(), start), cluster, start);
     net.faults = s.net.clone();
     net.entropy = entropy;
+    if let Some(sasl) = &s.sasl {
+        net.sasl_faults = sasl.faults;
+    }
 
     let mut timeline: Vec<(Duration, Action)> = Vec::new();
     for i in 0..s.records {
@@ -267,6 +289,8 @@ pub fn run(schedule: &Schedule, mut entropy: Entropy) -> Report {
         buffer_total: m.buffer_total_bytes,
         max_latency: s.net.latency.max() + s.net.slow_read * 64,
         metrics: m,
+        sasl: net.cluster.sasl.as_ref().map(|s| s.stats.clone()),
+        faults: net.tally.clone(),
     };
     let (checks, violations) = check(&observed);
     if !violations.is_empty() {

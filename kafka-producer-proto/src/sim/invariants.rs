@@ -61,6 +61,9 @@ pub struct CheckTally {
     /// Records of calm runs handed back as possibly written (allowed, and
     /// counted so that a rise shows).
     pub possibly_written: u64,
+    /// Runs with SASL checked: nothing before authentication, refusals
+    /// only when the broker refused, re-authentication in time.
+    pub sasl: u64,
 }
 
 impl CheckTally {
@@ -76,10 +79,11 @@ impl CheckTally {
         self.bounds += o.bounds;
         self.codec += o.codec;
         self.possibly_written += o.possibly_written;
+        self.sasl += o.sasl;
     }
 
     /// Every count with its guarantee's name.
-    pub fn counts(&self) -> [(&'static str, u64); 10] {
+    pub fn counts(&self) -> [(&'static str, u64); 11] {
         [
             ("one terminal event per record", self.one_terminal_event),
             ("failed records handed back", self.handed_back),
@@ -94,6 +98,7 @@ impl CheckTally {
                 "(calm: handed back, possibly written)",
                 self.possibly_written,
             ),
+            ("SASL first, re-authenticated in time", self.sasl),
         ]
     }
 }
@@ -135,6 +140,7 @@ pub fn check(o: &Observed<'_>) -> (CheckTally, Vec<Violation>) {
     backoff(&mut c);
     bounds(&mut c);
     codec(&mut c);
+    sasl(&mut c);
     (c.tally, c.violations)
 }
 
@@ -503,5 +509,62 @@ fn codec(c: &mut Checker<'_, '_>) {
                 ),
             );
         }
+    }
+}
+
+/// With SASL: the brokers saw no request before authentication; a record
+/// failed with an authentication error only after a broker refused one;
+/// and, on a network fast enough for the 5 % margin Kafka's client keeps
+/// (re-authentication starts at 85 to 95 % of the session), no session
+/// ran out before its re-authentication.
+fn sasl(c: &mut Checker<'_, '_>) {
+    let o = c.o;
+    let (Some(stats), Some(schedule)) = (&o.sasl, &o.schedule.sasl) else {
+        return;
+    };
+    c.tally.sasl += 1;
+    if stats.unauthenticated_requests > 0 {
+        c.fail(
+            "SASL first",
+            format!(
+                "{} requests reached a broker before their connection authenticated",
+                stats.unauthenticated_requests
+            ),
+        );
+    }
+    let refused = o.events.iter().any(|(_, e)| {
+        matches!(
+            e,
+            Event::Failed {
+                error: ProduceError::Authentication(_),
+                ..
+            }
+        )
+    });
+    if refused && o.faults.auth_refused == 0 && stats.refusals == 0 {
+        c.fail(
+            "SASL first",
+            String::from("records failed authentication, but no broker refused one"),
+        );
+    }
+    let oauth = schedule.mechanism == crate::sasl::Mechanism::OAuthBearer;
+    // The shortest session: the listener's, or what is left of a token
+    // when the producer asks for its successor (20 % of its life).
+    let shortest = match (schedule.session_lifetime, oauth) {
+        (Some(l), true) => l.min(schedule.token_lifetime / 5),
+        (Some(l), false) => l,
+        (None, true) => schedule.token_lifetime / 5,
+        (None, false) => return,
+    };
+    let slowest = o.max_latency + schedule.faults.slow_extra;
+    if slowest * 2 * 20 < shortest && stats.expired_sessions_closed > 0 {
+        c.fail(
+            "SASL first",
+            format!(
+                "{} requests came after their session ended ({shortest:?} sessions, \
+                 latency at most {slowest:?}): re-authentication came too late",
+                stats.expired_sessions_closed
+            ),
+        );
     }
 }

@@ -33,6 +33,7 @@ mod markers;
 mod network;
 mod observed;
 mod producer_state;
+mod sasl;
 mod schedule;
 #[cfg(feature = "std")]
 mod server;
@@ -55,7 +56,8 @@ pub use invariants::{CheckTally, Violation, check};
 pub use markers::{AbortedTxn, Marker, read_committed};
 pub use network::SimNet;
 pub use observed::{Observed, Sent};
-pub use schedule::{ClusterFault, Schedule};
+pub use sasl::{SaslFaults, SaslStats, SimReply, SimSasl, SimSession};
+pub use schedule::{ClusterFault, SaslSchedule, Schedule};
 #[cfg(feature = "std")]
 pub use server::{SimServer, SimServerBuilder};
 pub use txn_checks::TxnChecks;

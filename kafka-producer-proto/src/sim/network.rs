@@ -23,7 +23,9 @@ use super::attempts::{AttemptLog, RequestTap};
 use super::cluster::SimCluster;
 use super::entropy::Entropy;
 use super::faults::{FaultTally, NetFaults};
+use super::sasl::{SaslFaults, SimReply, SimSession};
 use crate::event::{ConnectionId, Event};
+use crate::kafka_code::KafkaCode;
 use crate::producer::Producer;
 use crate::time::Instant;
 use crate::wire::{ApiKey, FrameDecoder};
@@ -39,6 +41,8 @@ struct SimConn {
     /// the producer: later deliveries never overtake them.
     last_to_broker: Instant,
     last_to_client: Instant,
+    /// The broker's SASL state for it.
+    session: SimSession,
 }
 
 /// What happens on the simulated network, in time order.
@@ -70,6 +74,12 @@ pub struct SimNet<T> {
     pub entropy: Entropy,
     /// Faults injected so far.
     pub tally: FaultTally,
+    /// Faults of SASL exchanges (on a cluster with [`SimCluster::sasl`]).
+    pub sasl_faults: SaslFaults,
+    /// Answer the producer's `OAuthBearerTokenRequired` with a token the
+    /// SASL cluster issues (default); otherwise the event is kept in
+    /// `events` for the test to answer.
+    pub issue_tokens: bool,
     /// Brokers that refuse connections (and whose connections drop).
     pub down: BTreeSet<i32>,
     /// Brokers that take requests but never answer (a hung broker).
@@ -107,6 +117,8 @@ impl<T> SimNet<T> {
             faults: NetFaults::default(),
             entropy: Entropy::seeded(0),
             tally: FaultTally::default(),
+            sasl_faults: SaslFaults::default(),
+            issue_tokens: true,
             down: BTreeSet::new(),
             mute: BTreeSet::new(),
             lose_answers: 0,
@@ -182,6 +194,7 @@ impl<T> SimNet<T> {
                                         tap: RequestTap::default(),
                                         last_to_broker: at,
                                         last_to_client: at,
+                                        session: SimSession::default(),
                                     },
                                 );
                                 self.schedule(at, Delivery::Connected(conn));
@@ -193,6 +206,16 @@ impl<T> SimNet<T> {
                         self.forget(conn);
                         self.breaking.remove(&conn);
                         self.attempts.closed(conn);
+                    }
+                    Event::OAuthBearerTokenRequired
+                        if self.issue_tokens && self.cluster.sasl.is_some() =>
+                    {
+                        // The application's part: a fresh token from the
+                        // cluster's identity provider, at once.
+                        if let Some(sasl) = self.cluster.sasl.as_mut() {
+                            let token = sasl.issue_token(self.now);
+                            let _ = self.producer.set_oauthbearer_token(token, self.now);
+                        }
                     }
                     other => {
                         self.events.push(other);
@@ -242,6 +265,20 @@ impl<T> SimNet<T> {
             if self.mute.contains(&node) {
                 continue;
             }
+            let sasl = matches!(api, Some(ApiKey::SaslHandshake | ApiKey::SaslAuthenticate));
+            if sasl && self.entropy.chance(self.sasl_faults.drop) {
+                self.tally.handshakes_dropped += 1;
+                self.break_conn(conn);
+                return;
+            }
+            if api == Some(ApiKey::SaslAuthenticate) && self.entropy.chance(self.sasl_faults.refuse)
+            {
+                self.tally.auth_refused += 1;
+                self.cluster.inject_next(
+                    ApiKey::SaslAuthenticate,
+                    KafkaCode::SaslAuthenticationFailed,
+                );
+            }
             if self.entropy.chance(self.faults.drop_before_apply) {
                 self.tally.dropped_before_apply += 1;
                 self.break_conn(conn);
@@ -252,6 +289,9 @@ impl<T> SimNet<T> {
                 && let Some(code) = self.faults.pick_error(api, &mut self.entropy)
             {
                 self.tally.errors += 1;
+                if sasl {
+                    self.tally.auth_refused += 1;
+                }
                 self.cluster.inject_next(api, code);
             }
             let throttled = api == Some(ApiKey::Produce)
@@ -263,14 +303,25 @@ impl<T> SimNet<T> {
                 self.cluster.throttle_ms = i32::try_from(self.entropy.between(1, max)).unwrap_or(0);
                 self.tally.throttled += 1;
             }
-            let answer = self.cluster.handle(node, frame);
+            let now = self.now;
+            let Some(session) = self.conns.get_mut(&conn).map(|c| &mut c.session) else {
+                return;
+            };
+            let answer = self.cluster.handle_session(node, session, frame, now);
             self.cluster.throttle_ms = plain_throttle;
             if self.entropy.chance(self.faults.drop_after_apply) {
                 self.tally.dropped_after_apply += 1;
                 self.break_conn(conn);
                 return;
             }
-            let Some(answer) = answer else { continue };
+            let answer = match answer {
+                SimReply::Answer(answer) => answer,
+                SimReply::Nothing => continue,
+                SimReply::Close => {
+                    self.break_conn(conn);
+                    return;
+                }
+            };
             if self.lose_answers > 0 {
                 self.lose_answers -= 1;
                 continue;
@@ -279,13 +330,21 @@ impl<T> SimNet<T> {
                 self.tally.answers_lost += 1;
                 continue;
             }
-            self.send_answer(conn, answer);
+            let extra = if sasl {
+                self.sasl_faults.delay(&mut self.entropy)
+            } else {
+                None
+            };
+            if extra.is_some() {
+                self.tally.slow_handshakes += 1;
+            }
+            self.send_answer(conn, answer, extra.unwrap_or_default());
         }
     }
 
     /// Schedules an answer towards the producer, whole or in pieces.
-    fn send_answer(&mut self, conn: ConnectionId, answer: Bytes) {
-        let latency = self.latency();
+    fn send_answer(&mut self, conn: ConnectionId, answer: Bytes, extra: Duration) {
+        let latency = self.latency() + extra;
         let (chunk, gap) = (self.faults.chunk, self.faults.slow_read);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;

@@ -58,6 +58,10 @@ pub struct Observed<'a> {
     pub max_latency: Duration,
     /// The producer's metrics at the end.
     pub metrics: crate::metrics::Metrics,
+    /// What the brokers' SASL listener did, if the cluster had one.
+    pub sasl: Option<super::sasl::SaslStats>,
+    /// Faults injected.
+    pub faults: super::faults::FaultTally,
 }
 
 /// Parses a stored value back to its record index.

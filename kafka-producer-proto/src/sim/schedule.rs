@@ -10,8 +10,10 @@ use core::time::Duration;
 
 use super::entropy::{Chance, Entropy};
 use super::faults::{Latency, NetFaults};
+use super::sasl::SaslFaults;
 use crate::config::Acks;
 use crate::wire::record_batch::Compression;
+use crate::sasl::Mechanism;
 
 /// A fault that strikes the cluster at a set time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +107,85 @@ pub struct Schedule {
     pub calm: bool,
     /// `compression.type`, at each codec's default level.
     pub compression: Compression,
+    /// A SASL listener, and how the producer authenticates to it.
+    pub sasl: Option<SaslSchedule>,
+}
+
+/// SASL in a run: the mechanism, how long sessions and OAUTHBEARER tokens
+/// last, and the faults of the exchange. Refusals come from the network's
+/// error injection (SASL_AUTHENTICATION_FAILED, UNSUPPORTED_SASL_MECHANISM,
+/// ILLEGAL_SASL_STATE), which calm runs do not draw: they are not
+/// recoverable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaslSchedule {
+    /// `sasl.mechanism`.
+    pub mechanism: Mechanism,
+    /// `connections.max.reauth.ms` on the brokers (`None`: 0, sessions
+    /// without end).
+    pub session_lifetime: Option<Duration>,
+    /// How long each OAUTHBEARER token lasts.
+    pub token_lifetime: Duration,
+    /// Slow handshakes, connections dropped mid-handshake and (not in
+    /// calm runs) refusals.
+    pub faults: SaslFaults,
+}
+
+/// Tells the SASL draw's source from other sources aside.
+const SASL_SALT: u64 = 0x5a51_5a51_5a51_5a51;
+
+impl SaslSchedule {
+    /// A quarter of the runs authenticate, with each mechanism this build
+    /// has.
+    fn generate(e: &mut Entropy, calm: bool, net: &NetFaults) -> Option<SaslSchedule> {
+        if e.below(4) != 3 {
+            return None;
+        }
+        let mechanisms: &[Mechanism] = if cfg!(feature = "scram") {
+            &Mechanism::ALL
+        } else {
+            &[Mechanism::Plain, Mechanism::OAuthBearer]
+        };
+        let mechanism = *e.pick(mechanisms).unwrap_or(&Mechanism::Plain);
+        let session_lifetime = match e.below(4) {
+            0 => None,
+            1 => Some(ms(300)),
+            2 => Some(ms(2_000)),
+            _ => Some(ms(20_000)),
+        };
+        let token_lifetime = ms(*e.pick(&[3_600_000u64, 2_000, 10_000]).unwrap_or(&3_600_000));
+        let slow_extra = ms(*e.pick(&[50u64, 1_000]).unwrap_or(&50));
+        // A token goes out with at least a fifth of its life left (the
+        // producer asks for the next one at 80 %); one slower than that on
+        // the way arrives expired and is refused, which no producer can
+        // help: calm runs keep their tokens well beyond the slowest trip.
+        let slowest = net.latency.max() + net.slow_read * 64 + slow_extra;
+        let token_lifetime = if calm {
+            token_lifetime.max(slowest * 20)
+        } else {
+            token_lifetime
+        };
+        let faults = SaslFaults {
+            slow: *e
+                .pick(&[Chance::NEVER, Chance::percent(5), Chance::percent(30)])
+                .unwrap_or(&Chance::NEVER),
+            slow_extra,
+            drop: *e
+                .pick(&[Chance::NEVER, Chance::percent(2), Chance::percent(10)])
+                .unwrap_or(&Chance::NEVER),
+            refuse: if calm {
+                Chance::NEVER
+            } else {
+                *e.pick(&[Chance::NEVER, Chance::percent(5), Chance::percent(30)])
+                    .unwrap_or(&Chance::NEVER)
+            },
+        };
+        Some(SaslSchedule {
+            mechanism,
+            session_lifetime,
+            token_lifetime,
+            faults,
+        })
+    }
 }
 
 /// Tells the compression draw's source from other sources aside.
@@ -265,8 +346,12 @@ impl Schedule {
         } else {
             Compression::None
         };
+        // From a source aside, so that every choice a seed made before SASL
+        // existed stays the same.
+        let sasl = SaslSchedule::generate(&mut e.aside(SASL_SALT), calm, &net);
         Schedule {
             compression,
+            sasl,
             brokers,
             partitions,
             records,
@@ -335,6 +420,9 @@ impl fmt::Display for Schedule {
         )?;
         writeln!(f, "network: {:?}", self.net)?;
         writeln!(f, "calm (everything must be delivered): {}", self.calm)?;
+        if let Some(sasl) = &self.sasl {
+            writeln!(f, "sasl: {sasl:?}")?;
+        }
         for (at, fault) in &self.faults {
             writeln!(f, "at {at:?}: {fault:?}")?;
         }

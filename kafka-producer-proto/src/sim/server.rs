@@ -45,7 +45,9 @@ use bytes::Bytes;
 use super::cluster::{SimCluster, StoredRecord, request_api};
 use super::entropy::Entropy;
 use super::faults::{FaultTally, Latency, NetFaults};
+use super::sasl::{SimReply, SimSasl, SimSession};
 use super::schedule::ClusterFault;
+use crate::clock::EpochClock;
 use crate::kafka_code::KafkaCode;
 use crate::wire::{ApiKey, FrameDecoder};
 
@@ -58,6 +60,7 @@ pub struct SimServerBuilder {
     faults: NetFaults,
     seed: u64,
     retain: Option<usize>,
+    sasl: Option<SimSasl>,
 }
 
 impl Default for SimServerBuilder {
@@ -72,6 +75,7 @@ impl Default for SimServerBuilder {
             },
             seed: 0,
             retain: Some(100_000),
+            sasl: None,
         }
     }
 }
@@ -116,11 +120,20 @@ impl SimServerBuilder {
         self
     }
 
+    /// Serves a SASL listener: every connection authenticates first
+    /// (default: none). OAUTHBEARER tokens come from
+    /// `with_cluster(|c| c.sasl.as_mut().map(|s| s.issue_token(now)))`.
+    pub fn sasl(mut self, sasl: SimSasl) -> Self {
+        self.sasl = Some(sasl);
+        self
+    }
+
     /// Binds one listener per broker on `127.0.0.1` (ports the system
     /// chooses) and starts serving.
     pub fn bind(self) -> io::Result<SimServer> {
         let mut cluster = SimCluster::new(self.brokers);
         cluster.auto_create_partitions = self.auto_create;
+        cluster.sasl = self.sasl;
         let mut listeners = Vec::new();
         for node in 0..self.brokers {
             let listener = TcpListener::bind(("127.0.0.1", 0))?;
@@ -140,6 +153,8 @@ impl SimServerBuilder {
                 down: BTreeSet::new(),
                 mute: BTreeSet::new(),
                 conns: BTreeMap::new(),
+                sessions: BTreeMap::new(),
+                clock: EpochClock::new(),
                 retain: self.retain,
                 produce_requests: 0,
                 requests: 0,
@@ -193,6 +208,10 @@ struct State {
     mute: BTreeSet<i32>,
     /// Open connections: their broker and a handle to cut them.
     conns: BTreeMap<u64, (i32, TcpStream)>,
+    /// Each connection's SASL state.
+    sessions: BTreeMap<u64, SimSession>,
+    /// The time scale of SASL sessions (the drivers' own).
+    clock: EpochClock,
     retain: Option<usize>,
     produce_requests: u64,
     requests: u64,
@@ -548,6 +567,7 @@ fn serve(node: i32, id: u64, mut stream: TcpStream, shared: Arc<Shared>) {
     let _ = stream.shutdown(Shutdown::Both);
     let mut s = shared.state.lock().unwrap_or_else(|p| p.into_inner());
     s.conns.remove(&id);
+    s.sessions.remove(&id);
 }
 
 fn write_answer(out: &mut TcpStream, a: &Answer) -> io::Result<()> {
@@ -595,7 +615,9 @@ fn apply(node: i32, id: u64, frame: Bytes, shared: &Shared) -> Option<Result<Ans
         s.cluster.throttle_ms = i32::try_from(s.entropy.between(1, max)).unwrap_or(0);
         s.tally.throttled += 1;
     }
-    let answer = s.cluster.handle(node, frame);
+    let now = s.clock.now();
+    let session = s.sessions.entry(id).or_default();
+    let answer = s.cluster.handle_session(node, session, frame, now);
     s.cluster.throttle_ms = plain_throttle;
     if produce {
         s.produce_requests += 1;
@@ -609,10 +631,12 @@ fn apply(node: i32, id: u64, frame: Bytes, shared: &Shared) -> Option<Result<Ans
         s.tally.dropped_after_apply += 1;
         return Some(Err(()));
     }
-    let Some(bytes) = answer else {
+    let bytes = match answer {
+        SimReply::Answer(bytes) => bytes,
         // acks=0 Produce needs no answer; anything else not understood
         // closes the connection, as a broker does.
-        return if produce { None } else { Some(Err(())) };
+        SimReply::Nothing if produce => return None,
+        SimReply::Nothing | SimReply::Close => return Some(Err(())),
     };
     if s.entropy.chance(s.faults.lose_answer) {
         s.tally.answers_lost += 1;
