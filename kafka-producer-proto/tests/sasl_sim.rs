@@ -251,20 +251,27 @@ fn oauthbearer_tokens_are_asked_for_and_refreshed_before_they_expire() {
     assert_eq!(stats.expired_sessions_closed, 0, "{stats:?}");
 }
 
-/// A token the application gives that has expired: refused with the
-/// broker's RFC 7628 document as the message.
+/// A token that has expired: one the application knows expired is refused
+/// when given; one the identity provider let expire while the application
+/// thinks it valid (their clocks differ) is refused by the broker, with
+/// its RFC 7628 document as the message.
 #[test]
 fn an_expired_token_is_refused_with_the_brokers_document() {
     let c = cluster(&Mechanism::ALL, None);
     let mut n = net(c.clone(), &config(&c, Mechanism::OAuthBearer, ""));
     // The application has only this token to give.
     n.issue_tokens = false;
-    let token = n
+    let mut token = n
         .cluster
         .sasl
         .as_mut()
         .unwrap()
         .issue_token_for("sim", Instant::from_millis(1_699_999_999_000));
+    assert_eq!(
+        n.producer.set_oauthbearer_token(token.clone(), n.now),
+        Err(kafka_producer_proto::sasl::InvalidToken::Expired)
+    );
+    token.expires_at = n.now + Duration::from_secs(3600);
     n.producer.set_oauthbearer_token(token, n.now).unwrap();
     send_many(&mut n, 2);
     let failed = |n: &SimNet<u64>| {

@@ -24,6 +24,7 @@ use crate::kafka_code::KafkaCode;
 use crate::rng::Rng;
 use crate::sasl::oauthbearer::{self, OAuthBearerToken};
 use crate::sasl::{AuthenticationFailure, Mechanism, plain};
+use crate::time::Instant;
 
 #[cfg(feature = "scram")]
 use crate::sasl::scram::{Hash, SaltCache, ScramClient};
@@ -83,8 +84,9 @@ pub(crate) enum AuthOutcome {
 
 /// What the exchange needs from the producer: the credentials, its
 /// seeded generator (SCRAM's nonce), the salted password kept from the
-/// last SCRAM exchange, and the current OAUTHBEARER token.
+/// last SCRAM exchange, the current OAUTHBEARER token, and the time.
 pub(crate) struct Context<'a> {
+    pub now: Instant,
     pub sasl: &'a Sasl,
     #[cfg_attr(not(feature = "scram"), allow(dead_code))]
     pub rng: &'a mut Rng,
@@ -113,6 +115,10 @@ pub(crate) struct Authentication {
     pub reauthentication: bool,
     pub step: Step,
     exchange: Exchange,
+    /// OAUTHBEARER: when the token this exchange sent expires (as the
+    /// application said), to tell a token that ran out on its way to the
+    /// broker from one the broker would never take.
+    pub token_expires_at: Option<Instant>,
 }
 
 impl Authentication {
@@ -122,6 +128,7 @@ impl Authentication {
             reauthentication,
             step: Step::Handshake,
             exchange: Exchange::Single,
+            token_expires_at: None,
         }
     }
 
@@ -228,8 +235,13 @@ impl Authentication {
                 first
             }
             (Mechanism::OAuthBearer, _) => match cx.token {
-                Some(token) => oauthbearer::initial_response(token),
-                None => {
+                // An expired token would only be refused: wait for the
+                // next one.
+                Some(token) if token.expires_at > cx.now => {
+                    self.token_expires_at = Some(token.expires_at);
+                    oauthbearer::initial_response(token)
+                }
+                _ => {
                     self.step = Step::AwaitToken;
                     return AuthOutcome::Continue;
                 }
@@ -321,6 +333,7 @@ mod tests {
         #[cfg(feature = "scram")]
         let mut cache = SaltCache::default();
         let mut cx = Context {
+            now: Instant::ZERO,
             sasl,
             rng: &mut rng,
             #[cfg(feature = "scram")]
@@ -421,7 +434,7 @@ mod tests {
     #[test]
     fn oauthbearer_waits_for_its_token_and_acknowledges_a_refusal() {
         let sasl = sasl(Mechanism::OAuthBearer);
-        let token = OAuthBearerToken::new("t.k.", Instant::ZERO);
+        let token = OAuthBearerToken::new("t.k.", Instant::from_millis(60_000));
         let mut a = Authentication::new(Mechanism::OAuthBearer, false);
         run(&mut a, &sasl, None, AuthInput::HandshakeSent);
         run(&mut a, &sasl, None, ok_handshake());
@@ -449,6 +462,22 @@ mod tests {
                 message: Some(String::from_utf8(doc.to_vec()).unwrap())
             }
         );
+    }
+
+    #[test]
+    fn an_expired_oauthbearer_token_is_not_sent() {
+        let sasl = sasl(Mechanism::OAuthBearer);
+        // `run` says it is Instant::ZERO: a token expiring then is spent.
+        let spent = OAuthBearerToken::new("t.k.", Instant::ZERO);
+        let mut a = Authentication::new(Mechanism::OAuthBearer, false);
+        run(&mut a, &sasl, Some(&spent), AuthInput::HandshakeSent);
+        run(&mut a, &sasl, Some(&spent), ok_handshake());
+        assert!(a.awaits_token());
+        assert_eq!(a.token_expires_at, None);
+        let fresh = OAuthBearerToken::new("t.k.", Instant::from_millis(1));
+        run(&mut a, &sasl, Some(&fresh), AuthInput::Token);
+        assert_eq!(a.step, Step::Send(oauthbearer::initial_response(&fresh)));
+        assert_eq!(a.token_expires_at, Some(Instant::from_millis(1)));
     }
 
     #[test]

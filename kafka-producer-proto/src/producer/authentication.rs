@@ -174,6 +174,7 @@ impl<T> Producer<T> {
             return;
         };
         let mut cx = Context {
+            now,
             sasl,
             rng: &mut self.rng,
             #[cfg(feature = "scram")]
@@ -221,6 +222,25 @@ impl<T> Producer<T> {
         };
         let node = conn.node;
         let reauthentication = conn.auth.as_ref().is_some_and(|a| a.reauthentication);
+        let spent_at = conn.auth.as_ref().and_then(|a| a.token_expires_at);
+        if failure == AuthenticationFailure::Refused && spent_at.is_some_and(|at| at <= now) {
+            // The OAUTHBEARER token ran out before the refusal came back:
+            // the broker may have refused it for that alone (a slow trip,
+            // or an application giving short-lived tokens). Not proof of
+            // bad credentials: drop the token, ask for a fresh one and
+            // reconnect after the usual backoff; the records wait, within
+            // their delivery timeout.
+            if self
+                .sasl
+                .token
+                .as_ref()
+                .is_some_and(|(t, _)| t.expires_at <= now)
+            {
+                self.sasl.token = None;
+            }
+            self.close_connection(id, CloseCause::Protocol, now);
+            return;
+        }
         let Some(mechanism) = self.config.sasl().map(|s| s.mechanism()) else {
             return;
         };

@@ -20,13 +20,16 @@ impl<T> Producer<T> {
     /// asked). Connections waiting for a token go on with this one; the
     /// others use it when they next re-authenticate. Refused, and nothing
     /// changed, when the token cannot be sent
-    /// ([`OAuthBearerToken::validate`]).
+    /// ([`OAuthBearerToken::validate`]) or has expired.
     pub fn set_oauthbearer_token(
         &mut self,
         token: OAuthBearerToken,
         now: Instant,
     ) -> Result<(), InvalidToken> {
         token.validate()?;
+        if token.expires_at <= now {
+            return Err(InvalidToken::Expired);
+        }
         self.quiet_until = None;
         self.last_now = self.last_now.max(now);
         self.sasl.token = Some((token, now));
@@ -45,6 +48,16 @@ impl<T> Producer<T> {
     /// Asks for (or makes) a token when a connection waits for one or the
     /// current one is due for refresh. Part of `maintain`.
     pub(super) fn request_token(&mut self, now: Instant) {
+        if self
+            .sasl
+            .token
+            .as_ref()
+            .is_some_and(|(t, _)| t.expires_at <= now)
+        {
+            // Spent: no exchange may send it; the next one is asked for
+            // below (or already was) if a connection waits.
+            self.sasl.token = None;
+        }
         let Some(sasl) = self.config.sasl() else {
             return;
         };
@@ -74,7 +87,11 @@ impl<T> Producer<T> {
                 issued,
                 lifetime,
             );
-            let mut token = OAuthBearerToken::new(value, now + jwt.lifetime);
+            // The JWT's `exp` is in whole seconds, rounded down: the
+            // token expires then, up to a second before `lifetime` ends.
+            let exp_ms = issued.saturating_add(lifetime) / 1000 * 1000;
+            let life = core::time::Duration::from_millis(exp_ms.saturating_sub(issued));
+            let mut token = OAuthBearerToken::new(value, now + life);
             token.extensions = jwt.extensions.clone();
             self.sasl.token = Some((token, now));
             self.quiet_until = None;

@@ -101,6 +101,9 @@ pub enum InvalidToken {
     /// An extension value with characters RFC 7628 does not allow.
     #[error("SASL extension {0:?} has an empty value or one with characters RFC 7628 forbids")]
     ExtensionValue(String),
+    /// The token expired (as its `expires_at` says) before it was given.
+    #[error("the token expired before it was given")]
+    Expired,
 }
 
 /// The client's message for `token`.

@@ -317,7 +317,6 @@ pub fn error_codes(api: ApiKey) -> &'static [KafkaCode] {
         // Asked only of a SASL listener.
         ApiKey::SaslHandshake => &[UnsupportedSaslMechanism, IllegalSaslState],
         ApiKey::SaslAuthenticate => &[SaslAuthenticationFailed],
-        _ => &[],
     }
 }
 
@@ -422,6 +421,8 @@ mod tests {
             ApiKey::AddOffsetsToTxn,
             ApiKey::TxnOffsetCommit,
             ApiKey::EndTxn,
+            ApiKey::SaslHandshake,
+            ApiKey::SaslAuthenticate,
         ] {
             assert!(!error_codes(api).is_empty(), "{api:?}");
             assert!(error_codes(api).iter().all(|c| c.is_error()));
