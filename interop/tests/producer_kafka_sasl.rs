@@ -15,9 +15,7 @@ mod kafka_support;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use kafka_producer_interop::kafka::{
-    KafkaCluster, KafkaOptions, SASL_PASSWORD, SASL_USER,
-};
+use kafka_producer_interop::kafka::{KafkaCluster, KafkaOptions, SASL_PASSWORD, SASL_USER};
 use kafka_producer_proto::sasl::oauthbearer::unsecured_jwt;
 use kafka_producer_proto::{
     AuthenticationFailure, Event, Mechanism, OAuthBearerToken, ProduceError,
@@ -257,7 +255,11 @@ fn the_application_gives_tokens_and_an_expired_one_is_refused() {
                         // The driver's clock counts from the Unix epoch.
                         let unix_ms = (now.as_nanos() / 1_000_000) as i64;
                         // Issued two hours ago for one hour, or now.
-                        let issued = if expired { unix_ms - 7_200_000 } else { unix_ms };
+                        let issued = if expired {
+                            unix_ms - 7_200_000
+                        } else {
+                            unix_ms
+                        };
                         let value = unsecured_jwt("alice", &[], issued as u64, 3_600_000);
                         let token = OAuthBearerToken::new(value, now + Duration::from_secs(3600));
                         d.producer_mut().set_oauthbearer_token(token, now).unwrap();
@@ -289,7 +291,9 @@ fn the_application_gives_tokens_and_an_expired_one_is_refused() {
                 };
                 assert_eq!(a.failure, AuthenticationFailure::Refused, "{a}");
                 assert!(
-                    a.message.as_deref().is_some_and(|m| m.contains("invalid_token")),
+                    a.message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("invalid_token")),
                     "{a}"
                 );
             }

@@ -10,8 +10,8 @@ use core::time::Duration;
 
 pub use crate::kafka_code::KafkaCode;
 use crate::record::Record;
-use crate::transaction::TransactionError;
 pub use crate::sasl::{AuthenticationError, AuthenticationFailure};
+use crate::transaction::TransactionError;
 use crate::wire::ApiKey;
 use crate::wire::compression::{Compression, CompressionError};
 
