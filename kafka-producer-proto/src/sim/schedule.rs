@@ -12,8 +12,8 @@ use super::entropy::{Chance, Entropy};
 use super::faults::{Latency, NetFaults};
 use super::sasl::SaslFaults;
 use crate::config::Acks;
-use crate::wire::record_batch::Compression;
 use crate::sasl::Mechanism;
+use crate::wire::record_batch::Compression;
 
 /// A fault that strikes the cluster at a set time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
