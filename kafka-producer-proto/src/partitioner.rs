@@ -21,8 +21,10 @@
 //! Every random choice draws on the caller's seeded [`Rng`], so the same
 //! seed and inputs always pick the same partitions.
 
+use alloc::borrow::ToOwned;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
+use core::borrow::Borrow;
 
 use crate::rng::Rng;
 
@@ -156,14 +158,25 @@ fn pick(
 /// `available` arguments list the partitions whose leader is known (from
 /// metadata); each should appear once, since a duplicate doubles its chance.
 /// Ids outside `0..partition_count` are ignored.
-#[derive(Debug, Clone, Default)]
-pub struct StickyPartitioner {
-    current: BTreeMap<String, i32>,
+///
+/// Topics are told apart by `K`: their names by default; the producer
+/// uses its own topic indexes, which compare without reading a name.
+#[derive(Debug, Clone)]
+pub struct StickyPartitioner<K = String> {
+    current: BTreeMap<K, i32>,
 }
 
-impl StickyPartitioner {
+impl<K> Default for StickyPartitioner<K> {
+    fn default() -> Self {
+        StickyPartitioner {
+            current: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: Ord> StickyPartitioner<K> {
     /// A partitioner that has not yet picked anything.
-    pub fn new() -> StickyPartitioner {
+    pub fn new() -> StickyPartitioner<K> {
         StickyPartitioner::default()
     }
 
@@ -174,13 +187,17 @@ impl StickyPartitioner {
     /// otherwise a new one drawn uniformly from `available`, or from all
     /// partitions when `available` has none in range. `None` only when the
     /// topic has no partitions.
-    pub fn partition(
+    pub fn partition<Q>(
         &mut self,
-        topic: &str,
+        topic: &Q,
         available: &[i32],
         partition_count: u32,
         rng: &mut Rng,
-    ) -> Option<i32> {
+    ) -> Option<i32>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
         if let Some(&p) = self.current.get(topic) {
             let still_good = in_range(p, partition_count)
                 && (available.contains(&p)
@@ -202,14 +219,17 @@ impl StickyPartitioner {
     /// the topic's current sticky partition: that batch filled with keyed or
     /// explicitly placed records, or the switch already happened, and
     /// switching again would cut the current sticky batch short.
-    pub fn on_batch_full(
+    pub fn on_batch_full<Q>(
         &mut self,
-        topic: &str,
+        topic: &Q,
         full_partition: i32,
         available: &[i32],
         partition_count: u32,
         rng: &mut Rng,
-    ) {
+    ) where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
         if self
             .current
             .get(topic)
@@ -226,22 +246,34 @@ impl StickyPartitioner {
     }
 
     /// The topic's current sticky partition, if one was picked.
-    pub fn current(&self, topic: &str) -> Option<i32> {
+    pub fn current<Q>(&self, topic: &Q) -> Option<i32>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
         self.current.get(topic).copied()
     }
 
     /// Drops what is remembered of `topic` (for example once it is deleted
     /// or no longer produced to), so the map does not grow without bound.
-    pub fn forget(&mut self, topic: &str) {
+    pub fn forget<Q>(&mut self, topic: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
         self.current.remove(topic);
     }
 
-    fn set(&mut self, topic: &str, p: i32) {
+    fn set<Q>(&mut self, topic: &Q, p: i32)
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
         // Allocates a key only the first time a topic is seen.
         match self.current.get_mut(topic) {
             Some(slot) => *slot = p,
             None => {
-                self.current.insert(String::from(topic), p);
+                self.current.insert(topic.to_owned(), p);
             }
         }
     }
@@ -249,16 +281,26 @@ impl StickyPartitioner {
 
 /// The three placement rules together, configured as the Java client's
 /// `partitioner.ignore.keys`.
-#[derive(Debug, Clone, Default)]
-pub struct Partitioner {
+/// Topics are told apart by `K`, as in [`StickyPartitioner`].
+#[derive(Debug, Clone)]
+pub struct Partitioner<K = String> {
     ignore_keys: bool,
-    sticky: StickyPartitioner,
+    sticky: StickyPartitioner<K>,
 }
 
-impl Partitioner {
+impl<K> Default for Partitioner<K> {
+    fn default() -> Self {
+        Partitioner {
+            ignore_keys: false,
+            sticky: StickyPartitioner::default(),
+        }
+    }
+}
+
+impl<K: Ord> Partitioner<K> {
     /// A partitioner; with `ignore_keys` (`partitioner.ignore.keys=true`)
     /// keyed records are placed like records without a key.
-    pub fn new(ignore_keys: bool) -> Partitioner {
+    pub fn new(ignore_keys: bool) -> Partitioner<K> {
         Partitioner {
             ignore_keys,
             sticky: StickyPartitioner::new(),
@@ -273,15 +315,20 @@ impl Partitioner {
     /// made with the error it wants to report. Otherwise `None` when the
     /// topic has no partitions. An empty key is a key (it hashes); only
     /// `None` is a null key.
-    pub fn choose(
+    #[allow(clippy::too_many_arguments)]
+    pub fn choose<Q>(
         &mut self,
-        topic: &str,
+        topic: &Q,
         explicit: Option<i32>,
         key: Option<&[u8]>,
         available: &[i32],
         partition_count: u32,
         rng: &mut Rng,
-    ) -> Option<i32> {
+    ) -> Option<i32>
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
         if let Some(p) = explicit {
             return Some(p);
         }
@@ -301,14 +348,17 @@ impl Partitioner {
     }
 
     /// See [`StickyPartitioner::on_batch_full`].
-    pub fn on_batch_full(
+    pub fn on_batch_full<Q>(
         &mut self,
-        topic: &str,
+        topic: &Q,
         full_partition: i32,
         available: &[i32],
         partition_count: u32,
         rng: &mut Rng,
-    ) {
+    ) where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
         self.sticky
             .on_batch_full(topic, full_partition, available, partition_count, rng);
     }
@@ -320,7 +370,7 @@ impl Partitioner {
 
     /// The sticky state, to inspect or to [`forget`](StickyPartitioner::forget)
     /// a topic.
-    pub fn sticky_mut(&mut self) -> &mut StickyPartitioner {
+    pub fn sticky_mut(&mut self) -> &mut StickyPartitioner<K> {
         &mut self.sticky
     }
 }

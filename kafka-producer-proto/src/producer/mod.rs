@@ -82,7 +82,8 @@ pub struct Producer<T = ()> {
     next_conn: u64,
     events: VecDeque<Event<T>>,
     metrics: MetricsRecorder,
-    partitioner: Partitioner,
+    /// Keyed by topic index: no name compared per record.
+    partitioner: Partitioner<u32>,
     retry_backoff: Backoff,
     reconnect_backoff: Backoff,
     next_record_id: u64,
@@ -226,8 +227,9 @@ impl<T> Producer<T> {
         let id = RecordId(self.next_record_id);
         if self.acc.topics[topic as usize].is_known() {
             match self.place(topic, id, timestamp, record, reserved, now) {
-                Ok(true) => self.quiet_until = None,
-                Ok(false) => {}
+                Ok(Placed::Appended) => {}
+                Ok(Placed::Opened { partition }) => self.batch_opened(topic, partition, now),
+                Ok(Placed::Ready) => self.quiet_until = None,
                 Err((kind, record)) => return refuse(kind, record),
             }
         } else {
@@ -388,6 +390,33 @@ impl<T> Producer<T> {
     }
     // ---- Glue shared by the files of this module --------------------------
 
+    /// A record opened a batch that is not ready yet. When its leader has
+    /// a connection, nothing is due before the batch's linger runs out, so
+    /// `quiet_until` moves no later than that instead of being cleared:
+    /// clearing it walked every partition on the next `poll_transmit` (at
+    /// 1,000 partitions and keyed records, most of the cost of a `send`).
+    /// Otherwise (a connection to open, a flush, a transaction's partition
+    /// to add) the next poll looks at everything.
+    fn batch_opened(&mut self, topic: u32, partition: i32, now: Instant) {
+        let leader = self
+            .acc
+            .topics
+            .get(topic as usize)
+            .and_then(|t| t.partitions.get(partition as usize))
+            .map_or(-1, |p| p.leader);
+        let connected = self
+            .meta
+            .brokers
+            .get(&leader)
+            .is_some_and(|b| b.conn.is_some());
+        self.quiet_until = match self.quiet_until {
+            Some(q) if connected && !self.flushing && self.txn.is_none() => {
+                Some(q.min(now + self.config.linger()))
+            }
+            _ => None,
+        };
+    }
+
     /// Places a record on a partition of a topic whose metadata is known.
     fn place(
         &mut self,
@@ -397,14 +426,14 @@ impl<T> Producer<T> {
         record: Record<T>,
         reserved: usize,
         now: Instant,
-    ) -> Result<bool, (SendErrorKind, Record<T>)> {
+    ) -> Result<Placed, (SendErrorKind, Record<T>)> {
         let mut stirred = false;
         let t = &self.acc.topics[topic as usize];
         let count = t.partitions.len() as u32;
         let sticky =
             record.partition.is_none() && (record.key.is_none() || self.partitioner.ignore_keys());
         if sticky
-            && let Some(current) = self.partitioner.sticky_mut().current(&t.name)
+            && let Some(current) = self.partitioner.sticky_mut().current(&topic)
             && self.acc.fills(topic, current, reserved)
         {
             // Like the Java client (KIP-480), the record that would open a
@@ -414,11 +443,11 @@ impl<T> Producer<T> {
             stirred = true;
             let t = &self.acc.topics[topic as usize];
             self.partitioner
-                .on_batch_full(&t.name, current, &t.available, count, &mut self.rng);
+                .on_batch_full(&topic, current, &t.available, count, &mut self.rng);
         }
         let t = &self.acc.topics[topic as usize];
         let partition = self.partitioner.choose(
-            &t.name,
+            &topic,
             record.partition,
             record.key.as_deref(),
             &t.available,
@@ -444,18 +473,24 @@ impl<T> Producer<T> {
         {
             Ok(appended) => {
                 self.transaction_placed(topic, partition, now);
-                stirred |= appended.opened || appended.batch_full;
+                stirred |= appended.batch_full;
                 if appended.batch_full {
                     let t = &self.acc.topics[topic as usize];
                     self.partitioner.on_batch_full(
-                        &t.name,
+                        &topic,
                         partition,
                         &t.available,
                         count,
                         &mut self.rng,
                     );
                 }
-                Ok(stirred)
+                Ok(if stirred {
+                    Placed::Ready
+                } else if appended.opened {
+                    Placed::Opened { partition }
+                } else {
+                    Placed::Appended
+                })
             }
             Err(record) => Err((
                 SendErrorKind::InvalidPartition {
@@ -466,6 +501,17 @@ impl<T> Producer<T> {
             )),
         }
     }
+}
+
+/// What placing a record changed for [`Producer::poll_transmit`].
+enum Placed {
+    /// The record joined an open batch: nothing is due sooner.
+    Appended,
+    /// The record opened a batch on `partition`, due after its linger.
+    Opened { partition: i32 },
+    /// A batch became ready to send now (full, or sealed by the sticky
+    /// partitioner moving on).
+    Ready,
 }
 
 /// Kafka's rule for topic names: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.`
