@@ -1,9 +1,10 @@
 //! What the interop tests share: real Apache Kafka clusters on loopback
 //! ([`kafka::KafkaCluster`]), a fault-injecting proxy that can also record
 //! what it forwards, a minimal client built from the wire codec alone, a
-//! produce-and-read-back round trip through librdkafka's consumer, and the
+//! produce-and-read-back round trip through librdkafka's consumer, the
 //! check of a topic read back against what the producer reported
-//! ([`log_check`]).
+//! ([`log_check`]), and reading a topic back at `read_committed` or
+//! `read_uncommitted` ([`read_committed`]).
 //!
 //! The tests in `tests/` run the producer and the codec against independent
 //! peers (Apache Kafka, librdkafka's mock cluster, and tansu with the
@@ -14,5 +15,6 @@
 pub mod fault_proxy;
 pub mod kafka;
 pub mod log_check;
+pub mod read_committed;
 pub mod roundtrip;
 pub mod wire_client;

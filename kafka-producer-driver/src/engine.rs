@@ -14,13 +14,15 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use kafka_producer_proto::{
-    Config, ConnectionId, DriverStats, EpochClock, Event, Metrics, Producer, Record, SendError,
-    SendErrorKind,
+    Config, ConnectionId, ConsumerGroupMetadata, DriverStats, EpochClock, Event, Metrics,
+    OffsetCommit, Producer, Record, SendError, SendErrorKind, TransactionCall, TransactionError,
+    TransactionState,
 };
 
 use crate::delivery::{Delivery, DeliveryError};
 use crate::slab::{Completed, Slab};
 use crate::ticket::Ticket;
+use crate::transaction::TransactionWaits;
 
 /// Reads per connection per call of [`Engine::read_from`]: enough to empty
 /// a busy socket's buffer, few enough that one broker cannot starve others.
@@ -119,6 +121,8 @@ pub struct Engine<S> {
     /// Bytes were queued and no write tried for them yet.
     unwritten: bool,
     sends_since_yield: u32,
+    /// Transaction calls waiting for their outcome.
+    transactions: TransactionWaits,
 }
 
 impl<S: Transport> Engine<S> {
@@ -150,6 +154,7 @@ impl<S: Transport> Engine<S> {
             armed: None,
             unwritten: false,
             sends_since_yield: 0,
+            transactions: TransactionWaits::default(),
         }
     }
 
@@ -385,6 +390,81 @@ impl<S: Transport> Engine<S> {
         let stamp = std::time::Instant::now();
         self.producer.abort(self.clock.at(stamp));
         self.settle_at(stamp);
+    }
+
+    // ---- Transactions ----------------------------------------------------
+
+    /// `init_transactions`: the wait for its outcome
+    /// ([`Engine::poll_transaction`]), or why it was refused.
+    pub fn init_transactions(&mut self) -> Result<u64, TransactionError> {
+        self.transaction_call(TransactionCall::InitTransactions)
+    }
+
+    /// `begin_transaction`: local, done at once.
+    pub fn begin_transaction(&mut self) -> Result<(), TransactionError> {
+        self.producer.begin_transaction()
+    }
+
+    /// `send_offsets_to_transaction`: the wait for its outcome, or why it
+    /// was refused.
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        offsets: Vec<OffsetCommit>,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<u64, TransactionError> {
+        let stamp = std::time::Instant::now();
+        self.producer
+            .send_offsets_to_transaction(offsets, group, self.clock.at(stamp))?;
+        let id = self.transactions.start(TransactionCall::SendOffsets);
+        self.settle_at(stamp);
+        Ok(id)
+    }
+
+    /// `commit_transaction`: the wait for its outcome, or why it was
+    /// refused.
+    pub fn commit_transaction(&mut self) -> Result<u64, TransactionError> {
+        self.transaction_call(TransactionCall::CommitTransaction)
+    }
+
+    /// `abort_transaction`: the wait for its outcome, or why it was
+    /// refused.
+    pub fn abort_transaction(&mut self) -> Result<u64, TransactionError> {
+        self.transaction_call(TransactionCall::AbortTransaction)
+    }
+
+    fn transaction_call(&mut self, call: TransactionCall) -> Result<u64, TransactionError> {
+        let stamp = std::time::Instant::now();
+        let now = self.clock.at(stamp);
+        match call {
+            TransactionCall::InitTransactions => self.producer.init_transactions(now),
+            TransactionCall::CommitTransaction => self.producer.commit_transaction(now),
+            TransactionCall::AbortTransaction => self.producer.abort_transaction(now),
+            _ => self.producer.begin_transaction(),
+        }?;
+        // The wait starts before the producer's events are read: an
+        // outcome that came at once (nothing to do) completes it.
+        let id = self.transactions.start(call);
+        self.settle_at(stamp);
+        Ok(id)
+    }
+
+    /// The outcome of transaction wait `id`, once it came.
+    pub fn poll_transaction(
+        &mut self,
+        id: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), TransactionError>> {
+        self.transactions.poll(id, cx)
+    }
+
+    /// Nobody waits for transaction wait `id` any more (its work goes on).
+    pub fn forget_transaction(&mut self, id: u64) {
+        self.transactions.forget(id);
+    }
+
+    /// The producer's transaction state, with a `transactional.id`.
+    pub fn transaction_state(&self) -> Option<TransactionState> {
+        self.producer.transaction_state()
     }
 
     /// Whether the producer has closed (every record has its result).
@@ -755,9 +835,19 @@ impl<S: Transport> Engine<S> {
                     let record = Box::new(record.user(()));
                     self.complete(id.0, ticket, Err(DeliveryError { error, record }));
                 }
+                Event::Transaction { call, result } => {
+                    match &result {
+                        Ok(()) => tracing::debug!(%call, "transaction call done"),
+                        Err(error) => tracing::debug!(%call, %error, "transaction call failed"),
+                    }
+                    self.transactions
+                        .complete(call, &result, &mut self.wakers);
+                }
                 Event::Closed => {
                     tracing::debug!("producer closed");
                     self.closed = true;
+                    self.transactions
+                        .fail_all(TransactionError::Closed, &mut self.wakers);
                     self.wakers.append(&mut self.close_wakers);
                     // Anyone still waiting for memory learns it is over.
                     for (_, waker) in self.memory_waiters.iter_mut() {

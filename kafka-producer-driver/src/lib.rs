@@ -45,6 +45,7 @@ mod memory_wait;
 mod shared;
 mod slab;
 mod ticket;
+mod transaction;
 
 pub use close::CloseError;
 pub use delivery::{Completions, Delivery, DeliveryError, DeliveryFuture, DeliveryResult};

@@ -57,7 +57,8 @@ pub struct Metrics {
     pub batch_retry_total: u64,
     /// `batch-split-total`: batches split after MESSAGE_TOO_LARGE.
     pub batch_split_total: u64,
-    /// Partition responses per error code (`NONE` is not counted).
+    /// Partition responses, and transaction requests' answers, per error
+    /// code (`NONE` is not counted).
     pub errors_by_code: BTreeMap<i16, u64>,
     /// `connection-creation-total`: connections opened.
     pub connection_creation_total: u64,

@@ -74,13 +74,15 @@
 mod low_level;
 mod producer;
 mod task;
+mod transaction;
 
 pub use kafka_producer_driver::{
     CloseError, Delivery, DeliveryError, DeliveryFuture, DeliveryResult,
 };
 pub use kafka_producer_proto::{
-    Acks, Config, ConfigBuilder, ConfigError, DriverStats, EpochClock, Header, KafkaCode, Metrics,
-    ProduceError, RecordId, SendError, SendErrorKind,
+    Acks, Config, ConfigBuilder, ConfigError, ConsumerGroupMetadata, DriverStats, EpochClock,
+    ErrorClass, Header, KafkaCode, Metrics, OffsetCommit, ProduceError, RecordId, SendError,
+    SendErrorKind, TransactionError, TransactionState,
 };
 pub use low_level::TokioDriver;
 pub use producer::Producer;

@@ -27,6 +27,7 @@ impl<T> Producer<T> {
             self.state = State::Closing;
         }
         self.close_requested = true;
+        self.transaction_abandon(now);
         // Requests in flight come back to their queues, marked as possibly
         // written, when their connection goes.
         let ids: SmallVec<[ConnectionId; 8]> = self.conns.keys().copied().collect();

@@ -233,6 +233,7 @@ impl<T> Producer<T> {
             );
         }
         let request = ProduceRequest::default()
+            .with_transactional_id(self.config.transactional_id().map(String::from))
             .with_acks(acks.as_i16())
             .with_timeout_ms(millis_i32(self.config.request_timeout()))
             .with_topic_data(topic_data);

@@ -151,6 +151,7 @@ impl<T> Producer<T> {
     }
 
     fn finish_close(&mut self, now: Instant) {
+        self.transaction_abandon(now);
         let ids: SmallVec<[ConnectionId; 8]> = self.conns.keys().copied().collect();
         for id in ids {
             self.close_connection(id, CloseCause::Done, now);

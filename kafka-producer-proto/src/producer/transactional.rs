@@ -143,7 +143,8 @@ impl<T> Producer<T> {
             return;
         };
         match error {
-            ProduceError::Fatal(_) => {}
+            // The producer gave up on everything, the transaction with it.
+            ProduceError::Fatal(_) | ProduceError::Aborted { .. } => {}
             ProduceError::Transaction(e) => {
                 if numbered {
                     // Its sequence numbers are spent without a write the
@@ -160,6 +161,14 @@ impl<T> Producer<T> {
     pub(super) fn transaction_close(&mut self, now: Instant) {
         if let Some(txn) = &mut self.txn {
             txn.close();
+        }
+        self.apply_transaction_effects(now);
+    }
+
+    /// The producer closed or gave up: calls still owed an outcome get one.
+    pub(super) fn transaction_abandon(&mut self, now: Instant) {
+        if let Some(txn) = &mut self.txn {
+            txn.abandon();
         }
         self.apply_transaction_effects(now);
     }
@@ -230,6 +239,7 @@ impl<T> Producer<T> {
                     self.meta.learn_broker(node, &host, port);
                 }
                 Effect::Fatal(error) => self.enter_fatal(FatalError::Transaction(error), now),
+                Effect::Error(code) => self.metrics.partition_error(code),
             }
         }
     }

@@ -494,9 +494,10 @@ impl SimCluster {
         } else {
             KafkaCode::UnsupportedVersion
         };
-        ApiVersionsResponse::default()
+        let response = ApiVersionsResponse::default()
             .with_error_code(code.code())
-            .with_api_keys(keys)
+            .with_api_keys(keys);
+        self.with_finalized_features(response)
     }
 
     fn metadata(&mut self, version: i16, request: &MetadataRequest) -> MetadataResponse {
@@ -567,7 +568,12 @@ impl SimCluster {
     }
 
     fn produce(&mut self, node: i32, version: i16, request: &ProduceRequest) -> ProduceResponse {
-        let injected = self.take_injected(ApiKey::Produce);
+        // Kafka refuses transactional batches that come without the
+        // transactional id they are authorized by.
+        let injected = match super::txn_handlers::lacks_transactional_id(request) {
+            true => Some(KafkaCode::TransactionalIdAuthorizationFailed),
+            false => self.take_injected(ApiKey::Produce),
+        };
         // Three codes come after the leader's append (a duplicate, too few
         // replicas after it, and acks=all's replication timeout): those are
         // told only after a real append, as a broker would.
@@ -685,10 +691,11 @@ impl SimCluster {
                         Ok(batches) => {
                             answer = answer.with_log_start_offset(p.log_start);
                             let check = Verify {
-                                coordinators: &self.coordinators,
-                                topic: &t.name,
+                                coordinators: &mut self.coordinators,
+                                topic: name.as_deref().unwrap_or_default(),
                                 partition: pd.index,
                                 version,
+                                now: self.now,
                             };
                             match append(p, batches, max_log, Some(check)) {
                                 Ok(base) => {
@@ -735,10 +742,11 @@ impl SimCluster {
 /// What a partition leader asks the transaction coordinator before the
 /// first batch of a transaction (KIP-890 part 1).
 struct Verify<'a> {
-    coordinators: &'a Coordinators,
+    coordinators: &'a mut Coordinators,
     topic: &'a str,
     partition: i32,
     version: i16,
+    now: Instant,
 }
 
 /// Appends decoded batches to a partition's log after the idempotence
@@ -749,7 +757,7 @@ fn append(
     p: &mut Partition,
     batches: Vec<RecordBatch>,
     max_log: usize,
-    verify: Option<Verify<'_>>,
+    mut verify: Option<Verify<'_>>,
 ) -> Result<i64, KafkaCode> {
     let incoming: usize = batches.iter().map(|b| b.records.len()).sum();
     if p.log.len() + incoming > max_log {
@@ -768,12 +776,17 @@ fn append(
             return Err(KafkaCode::InvalidTxnState);
         }
         if transactional
-            && !p.txns.is_open(pid)
-            && let Some(v) = &verify
+            && !p.txns.is_open_at(pid, h.producer.producer_epoch)
+            && let Some(v) = &mut verify
         {
             let tp = (String::from(v.topic), v.partition);
-            v.coordinators
-                .verify(pid, h.producer.producer_epoch, &tp, v.version >= 11)?;
+            let epoch = h.producer.producer_epoch;
+            if v.version >= 12 {
+                // Transactions v2: the batch adds its partition (KIP-890).
+                v.coordinators.add_implicitly(pid, epoch, &tp, v.now)?;
+            } else {
+                v.coordinators.verify(pid, epoch, &tp, v.version >= 11)?;
+            }
         }
         let n = b.records.len() as i64;
         let last_seq = if h.producer.base_sequence < 0 {
@@ -798,7 +811,7 @@ fn append(
         first_offset.get_or_insert(base);
         remember(&mut p.producers, pid, epoch, first_seq, last_seq, base);
         if transactional {
-            p.txns.on_append(pid, base);
+            p.txns.on_append(pid, epoch, base);
         }
         for r in b.records {
             let offset = p.log_start + p.log.len() as i64;

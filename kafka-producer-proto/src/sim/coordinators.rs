@@ -51,6 +51,11 @@ pub(crate) struct TxnMeta {
     pub timeout: Duration,
     /// When the markers of the decision taken are written.
     pub markers_at: Instant,
+    /// The epoch the open (or last) transaction runs under; the markers of
+    /// a transactions v2 end carry the next one.
+    pub txn_epoch: i16,
+    /// The decision being written came from a transactions v2 EndTxn.
+    pub ended_v2: bool,
 }
 
 /// A decision whose markers are due.
@@ -73,8 +78,13 @@ pub struct TxnDecision {
     pub epoch: i16,
     /// Commit or abort.
     pub marker: Marker,
+    /// The epoch the transaction's records were written under (the
+    /// markers' epoch under transactions v1, the one before it under v2).
+    pub txn_epoch: i16,
     /// When the markers were written.
     pub at: Instant,
+    /// Ended by a transactions v2 EndTxn (which bumped the epoch).
+    pub v2: bool,
     /// Aborted because it outlived its timeout.
     pub timed_out: bool,
     /// The partitions it wrote markers to.
@@ -124,6 +134,10 @@ pub(crate) struct Coordinators {
     pub max_timeout: Duration,
     pub decisions: Vec<TxnDecision>,
     pub fences: Vec<Fence>,
+    /// The finalized `transaction.version` brokers report (0: none
+    /// reported, as librdkafka's mock does), and the epoch of that report.
+    pub transaction_version: i16,
+    pub features_epoch: i64,
     /// Timed-out aborts whose markers are not yet written.
     timing_out: BTreeSet<String>,
 }
@@ -142,6 +156,8 @@ impl Default for Coordinators {
             max_timeout: Duration::from_millis(900_000),
             decisions: Vec::new(),
             fences: Vec::new(),
+            transaction_version: 0,
+            features_epoch: -1,
             timing_out: BTreeSet::new(),
         }
     }
@@ -211,6 +227,8 @@ impl Coordinators {
                     started_at: now,
                     timeout,
                     markers_at: now,
+                    txn_epoch: 0,
+                    ended_v2: false,
                 },
             );
             return Ok((producer_id, 0));
@@ -309,6 +327,7 @@ impl Coordinators {
                 m.partitions.clear();
                 m.groups.clear();
                 m.started_at = now;
+                m.txn_epoch = m.epoch;
             }
         }
         m.partitions.extend(partitions.iter().cloned());
@@ -316,6 +335,114 @@ impl Coordinators {
             m.groups.insert(String::from(g));
         }
         Ok(())
+    }
+
+    /// Transactions v2: a Produce (v12+) or TxnOffsetCommit (v5+) adds
+    /// its partition, or `group`, to the open transaction of `producer_id`
+    /// itself, as the broker does on the producer's behalf. The coordinator's
+    /// PRODUCER_FENCED comes back as INVALID_PRODUCER_EPOCH.
+    pub fn add_implicitly(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        partition: &(String, i32),
+        now: Instant,
+    ) -> Result<(), KafkaCode> {
+        self.add_for(producer_id, epoch, Some(partition), None, now)
+    }
+
+    /// As [`Coordinators::add_implicitly`], for a group's offsets.
+    pub fn add_group_implicitly(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        group: &str,
+        now: Instant,
+    ) -> Result<(), KafkaCode> {
+        self.add_for(producer_id, epoch, None, Some(group), now)
+    }
+
+    fn add_for(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        partition: Option<&(String, i32)>,
+        group: Option<&str>,
+        now: Instant,
+    ) -> Result<(), KafkaCode> {
+        let id = self
+            .by_producer
+            .get(&producer_id)
+            .cloned()
+            .ok_or(KafkaCode::InvalidProducerIdMapping)?;
+        let partitions: &[(String, i32)] = match partition {
+            Some(p) => core::slice::from_ref(p),
+            None => &[],
+        };
+        match self.add(&id, producer_id, epoch, partitions, group, now) {
+            Err(KafkaCode::ProducerFenced) => Err(KafkaCode::InvalidProducerEpoch),
+            other => other,
+        }
+    }
+
+    /// EndTxn under transactions v2 (v5): every end bumps the epoch, and
+    /// the answer carries the producer id and epoch to go on with. A retry
+    /// of an end already decided (the request's epoch is the one before)
+    /// gets the same answer.
+    pub fn end_v2(
+        &mut self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        now: Instant,
+    ) -> Result<(i64, i16), KafkaCode> {
+        let delay = self.marker_delay;
+        let wanted = if commit { Marker::Commit } else { Marker::Abort };
+        let m = self
+            .txns
+            .get_mut(id)
+            .filter(|m| m.producer_id == producer_id)
+            .ok_or(KafkaCode::InvalidProducerIdMapping)?;
+        let current = epoch == m.epoch;
+        let retry = epoch.checked_add(1) == Some(m.epoch);
+        if !current && !retry {
+            return Err(KafkaCode::ProducerFenced);
+        }
+        let (pid, next) = (m.producer_id, m.epoch.saturating_add(1));
+        match (m.phase, current) {
+            (Phase::Ongoing, true) => {
+                m.last_epoch = m.epoch;
+                m.epoch = next;
+                m.ended_v2 = true;
+                m.phase = Phase::Prepare(wanted);
+                m.markers_at = now + delay;
+                self.fences.push(Fence {
+                    producer_id: pid,
+                    below: next,
+                    at: now,
+                    by_new_producer: false,
+                });
+                Ok((pid, next))
+            }
+            // An abort of nothing is allowed, and bumps the epoch too.
+            (Phase::Empty | Phase::Complete(_), true) if !commit => {
+                m.last_epoch = m.epoch;
+                m.epoch = next;
+                m.phase = Phase::Complete(Marker::Abort);
+                self.fences.push(Fence {
+                    producer_id: pid,
+                    below: next,
+                    at: now,
+                    by_new_producer: false,
+                });
+                Ok((pid, next))
+            }
+            (Phase::Prepare(m2), false) if m2 == wanted => Err(KafkaCode::ConcurrentTransactions),
+            (Phase::Complete(m2), false) if m2 == wanted => Ok((pid, m.epoch)),
+            (Phase::Empty, false) => Err(KafkaCode::ProducerFenced),
+            _ => Err(KafkaCode::InvalidTxnState),
+        }
     }
 
     /// EndTxn under transactions v1.
@@ -464,7 +591,9 @@ impl Coordinators {
                 producer_id: m.producer_id,
                 epoch: m.epoch,
                 marker,
+                txn_epoch: m.txn_epoch,
                 at: now,
+                v2: core::mem::take(&mut m.ended_v2),
                 timed_out,
                 partitions: partitions.clone(),
                 offsets,

@@ -35,8 +35,9 @@ pub struct AbortedTxn {
 /// A partition's transactions.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PartitionTxns {
-    /// Open transactions: producer id → offset of its first record here.
-    open: BTreeMap<i64, i64>,
+    /// Open transactions: producer id → offset of its first record here,
+    /// and the epoch it was opened under.
+    open: BTreeMap<i64, (i64, i16)>,
     aborted: Vec<AbortedTxn>,
 }
 
@@ -46,17 +47,24 @@ impl PartitionTxns {
         self.open.contains_key(&producer_id)
     }
 
-    /// A transactional batch of `producer_id` was appended at `offset`: it
-    /// opens a transaction unless one is open.
-    pub fn on_append(&mut self, producer_id: i64, offset: i64) {
-        self.open.entry(producer_id).or_insert(offset);
+    /// Whether `producer_id` has a transaction open here under `epoch`
+    /// (a batch of another epoch belongs to another transaction, which its
+    /// coordinator must know of first).
+    pub fn is_open_at(&self, producer_id: i64, epoch: i16) -> bool {
+        self.open.get(&producer_id).is_some_and(|(_, e)| *e == epoch)
+    }
+
+    /// A transactional batch of `producer_id` under `epoch` was appended at
+    /// `offset`: it opens a transaction unless one is open.
+    pub fn on_append(&mut self, producer_id: i64, epoch: i16, offset: i64) {
+        self.open.entry(producer_id).or_insert((offset, epoch));
     }
 
     /// A marker for `producer_id` was written at `offset`. A marker for a
     /// producer with nothing open here changes nothing but the producer's
     /// epoch (the caller's business).
     pub fn on_marker(&mut self, producer_id: i64, marker: Marker, offset: i64) {
-        let Some(first) = self.open.remove(&producer_id) else {
+        let Some((first, _)) = self.open.remove(&producer_id) else {
             return;
         };
         if marker == Marker::Abort {
@@ -73,7 +81,7 @@ impl PartitionTxns {
     pub fn last_stable_offset(&self, log_end: i64) -> i64 {
         self.open
             .values()
-            .copied()
+            .map(|(first, _)| *first)
             .min()
             .unwrap_or(log_end)
             .min(log_end)
@@ -155,7 +163,7 @@ mod tests {
         for r in &log {
             match r.control {
                 Some(m) => txns.on_marker(r.producer_id, m, r.offset),
-                None if r.transactional => txns.on_append(r.producer_id, r.offset),
+                None if r.transactional => txns.on_append(r.producer_id, 0, r.offset),
                 None => {}
             }
         }

@@ -158,6 +158,7 @@ impl SimServerBuilder {
                 retain: self.retain,
                 produce_requests: 0,
                 requests: 0,
+                started: Instant::now(),
             }),
             stop: AtomicBool::new(false),
             next_conn: AtomicU64::new(0),
@@ -215,6 +216,18 @@ struct State {
     retain: Option<usize>,
     produce_requests: u64,
     requests: u64,
+    /// The cluster's clock (coordinator timeouts, transaction markers)
+    /// runs on real time from here.
+    started: Instant,
+}
+
+impl State {
+    /// Brings the cluster's clock to now: markers due are written,
+    /// transactions past their timeout aborted.
+    fn tick(&mut self) {
+        let nanos = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.cluster.advance(crate::time::Instant::from_nanos(nanos));
+    }
 }
 
 impl State {
@@ -259,10 +272,13 @@ impl SimServer {
     fn state(&self) -> MutexGuard<'_, State> {
         // A thread that panicked holding the lock left a cluster that is
         // still consistent enough to read and tear down.
-        self.shared
+        let mut state = self
+            .shared
             .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.tick();
+        state
     }
 
     /// Runs `f` on the cluster, under its lock: anything [`SimCluster`]
@@ -615,6 +631,7 @@ fn apply(node: i32, id: u64, frame: Bytes, shared: &Shared) -> Option<Result<Ans
         s.cluster.throttle_ms = i32::try_from(s.entropy.between(1, max)).unwrap_or(0);
         s.tally.throttled += 1;
     }
+    s.tick();
     let now = s.clock.now();
     let session = s.sessions.entry(id).or_default();
     let answer = s.cluster.handle_session(node, session, frame, now);

@@ -253,10 +253,10 @@ pub(super) fn check_transactions(
             {
                 c.checks.fenced_epoch_records += 1;
             }
-            if w.epoch != decisions[k].epoch {
+            if w.epoch != decisions[k].txn_epoch {
                 c.fail(
                     "fenced writes never visible",
-                    format!("partition {} offset {} (input {:?}) was written under epoch {} and committed under epoch {}", w.partition, w.offset, w.input, w.epoch, decisions[k].epoch),
+                    format!("partition {} offset {} (input {:?}) was written under epoch {} and committed as a transaction of epoch {}", w.partition, w.offset, w.input, w.epoch, decisions[k].txn_epoch),
                 );
             }
         }

@@ -22,16 +22,19 @@ use crate::wire::header::encode_response;
 use crate::wire::messages::add_partitions_to_txn::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
+use crate::wire::messages::api_versions::FinalizedFeatureKey;
 use crate::wire::messages::find_coordinator::Coordinator;
 use crate::wire::messages::txn_offset_commit::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use crate::wire::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
-    AddPartitionsToTxnResponse, ApiKey, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
+    AddPartitionsToTxnResponse, ApiKey, ApiVersionsResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, TxnOffsetCommitRequest,
     TxnOffsetCommitResponse,
 };
+use crate::wire::messages::ProduceRequest;
+use crate::wire::record_batch::BatchHeader;
 use crate::wire::{Message, Reader};
 
 /// Which coordinator a fault moves.
@@ -41,6 +44,21 @@ pub enum CoordinatorKind {
     Transaction,
     /// The group coordinator.
     Group,
+}
+
+/// Whether a Produce request carries transactional batches without a
+/// transactional id, which Kafka refuses (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+pub(super) fn lacks_transactional_id(request: &ProduceRequest) -> bool {
+    if request.transactional_id.as_deref().is_some_and(|id| !id.is_empty()) {
+        return false;
+    }
+    request
+        .topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter())
+        .filter_map(|p| p.records.as_deref())
+        .filter_map(|bytes| BatchHeader::peek(bytes).ok())
+        .any(|h| h.attributes.is_transactional())
 }
 
 impl SimCluster {
@@ -90,10 +108,35 @@ impl SimCluster {
             }
             ApiKey::TxnOffsetCommit => {
                 let request = TxnOffsetCommitRequest::decode(&mut body, version).ok()?;
-                let response = self.txn_offset_commit(node, &request, injected);
+                let response = self.txn_offset_commit(node, version, &request, injected);
                 encode_response(&mut out, correlation_id, version, &response).ok()?;
             }
-            ApiKey::EndTxn if version <= 4 => {
+            ApiKey::EndTxn if version >= 5 => {
+                let request = EndTxnRequest::decode(&mut body, version).ok()?;
+                let result = match injected {
+                    Some(code) => Err(code),
+                    None => self.coordinators.txn_check(node, self.now).and_then(|()| {
+                        self.coordinators.end_v2(
+                            &request.transactional_id,
+                            request.producer_id,
+                            request.producer_epoch,
+                            request.committed,
+                            self.now,
+                        )
+                    }),
+                };
+                let response = match result {
+                    Ok((pid, epoch)) => EndTxnResponse::default()
+                        .with_producer_id(pid)
+                        .with_producer_epoch(epoch),
+                    Err(code) => EndTxnResponse::default()
+                        .with_error_code(code.code())
+                        .with_producer_id(-1)
+                        .with_producer_epoch(-1),
+                };
+                encode_response(&mut out, correlation_id, version, &response).ok()?;
+            }
+            ApiKey::EndTxn => {
                 let request = EndTxnRequest::decode(&mut body, version).ok()?;
                 let code = injected.map_or_else(
                     || {
@@ -253,6 +296,7 @@ impl SimCluster {
     fn txn_offset_commit(
         &mut self,
         node: i32,
+        version: i16,
         request: &TxnOffsetCommitRequest,
         injected: Option<KafkaCode>,
     ) -> TxnOffsetCommitResponse {
@@ -265,12 +309,24 @@ impl SimCluster {
                     .map(|p| ((t.name.clone(), p.partition_index), p.committed_offset))
             })
             .collect();
+        let implicit = version >= 5;
+        let now = self.now;
         let code = match injected {
             Some(code) => Err(code),
             None => self
                 .coordinators
-                .group_check(node, self.now)
+                .group_check(node, now)
                 .and_then(|()| {
+                    if implicit {
+                        // Transactions v2: the group coordinator adds the
+                        // offsets to the transaction itself.
+                        self.coordinators.add_group_implicitly(
+                            request.producer_id,
+                            request.producer_epoch,
+                            &request.group_id,
+                            now,
+                        )?;
+                    }
                     self.coordinators.txn_offset_commit(
                         &request.transactional_id,
                         &request.group_id,
@@ -373,6 +429,34 @@ impl SimCluster {
                 self.coordinators.group_loading_until = until;
             }
         }
+    }
+
+    /// The `transaction.version` the brokers report as finalized (2 and
+    /// above: transactions v2), under a new features epoch, as a cluster
+    /// upgraded with `kafka-features` would; connections opened from now
+    /// on see it.
+    pub fn finalize_transaction_version(&mut self, level: i16) {
+        self.coordinators.transaction_version = level;
+        self.coordinators.features_epoch += 1;
+    }
+
+    /// An ApiVersions answer with the finalized features, if any.
+    pub(super) fn with_finalized_features(
+        &self,
+        response: ApiVersionsResponse,
+    ) -> ApiVersionsResponse {
+        let level = self.coordinators.transaction_version;
+        if level <= 0 {
+            return response;
+        }
+        response
+            .with_finalized_features_epoch(self.coordinators.features_epoch.max(0))
+            .with_finalized_features(alloc::vec![
+                FinalizedFeatureKey::default()
+                    .with_name(String::from("transaction.version"))
+                    .with_max_version_level(level)
+                    .with_min_version_level(level),
+            ])
     }
 
     /// How long a coordinator takes from a decision to its markers.

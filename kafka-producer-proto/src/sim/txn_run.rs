@@ -89,6 +89,10 @@ pub struct TxnTally {
     pub rebalances: u64,
     /// Epoch bumps and fences the coordinator made.
     pub fences: u64,
+    /// Transactions ended under transactions v2.
+    pub v2_transactions: u64,
+    /// Clusters moved to transactions v2 during a run.
+    pub upgrades: u64,
 }
 
 impl TxnTally {
@@ -100,7 +104,7 @@ impl TxnTally {
     }
 
     /// Every count with its name.
-    pub fn counts(&self) -> [(&'static str, u64); 11] {
+    pub fn counts(&self) -> [(&'static str, u64); 13] {
         [
             ("transactions committed", self.committed),
             ("voluntary aborts", self.voluntary_aborts),
@@ -113,10 +117,12 @@ impl TxnTally {
             ("coordinator moves", self.coordinator_moves),
             ("group rebalances", self.rebalances),
             ("epoch bumps and fences", self.fences),
+            ("transactions ended under v2", self.v2_transactions),
+            ("clusters upgraded to v2 mid-run", self.upgrades),
         ]
     }
 
-    fn counts_mut(&mut self) -> [&mut u64; 11] {
+    fn counts_mut(&mut self) -> [&mut u64; 13] {
         [
             &mut self.committed,
             &mut self.voluntary_aborts,
@@ -129,6 +135,8 @@ impl TxnTally {
             &mut self.coordinator_moves,
             &mut self.rebalances,
             &mut self.fences,
+            &mut self.v2_transactions,
+            &mut self.upgrades,
         ]
     }
 }
@@ -275,6 +283,9 @@ pub fn run_transactional(schedule: &TxnSchedule, mut entropy: Entropy) -> TxnRep
     let mut cluster = SimCluster::new(s.brokers);
     cluster.create_topic(OUTPUT, s.partitions);
     cluster.set_marker_delay(s.marker_delay);
+    if s.transaction_version > 0 {
+        cluster.finalize_transaction_version(s.transaction_version);
+    }
     cluster.advance(start);
     let seed = entropy.next_u64();
     let mut run = Run {
@@ -563,6 +574,10 @@ impl Run<'_> {
             TxnFault::Rebalance => {
                 self.cluster.rebalance(GROUP);
                 self.tally.rebalances += 1;
+            }
+            TxnFault::UpgradeTransactions => {
+                self.cluster.finalize_transaction_version(2);
+                self.tally.upgrades += 1;
             }
             TxnFault::Crash | TxnFault::Zombie => {
                 let Some(k) = self.current() else { return };
@@ -945,6 +960,12 @@ impl Run<'_> {
             .filter(|d| d.timed_out)
             .count() as u64;
         self.tally.fences = self.cluster.fences().len() as u64;
+        self.tally.v2_transactions = self
+            .cluster
+            .transaction_decisions()
+            .iter()
+            .filter(|d| d.v2)
+            .count() as u64;
         for i in &self.instances {
             self.faults.add(&i.net.tally);
         }

@@ -38,6 +38,9 @@ pub enum TxnFault {
     Zombie,
     /// The consumer group rebalances: its generation moves on.
     Rebalance,
+    /// The cluster finalizes `transaction.version=2` (transactions v2,
+    /// KIP-890): the producer moves to it at its next transaction.
+    UpgradeTransactions,
 }
 
 /// One transactional run, fully described.
@@ -45,6 +48,9 @@ pub enum TxnFault {
 pub struct TxnSchedule {
     /// Brokers in the cluster.
     pub brokers: usize,
+    /// The `transaction.version` the cluster finalized at the start (0:
+    /// none reported, transactions v1; 2: transactions v2).
+    pub transaction_version: i16,
     /// Partitions of the output topic.
     pub partitions: usize,
     /// Input records to process.
@@ -99,6 +105,7 @@ impl TxnSchedule {
     /// calmest run.
     pub fn generate(e: &mut Entropy) -> TxnSchedule {
         let brokers = e.between(1, 4) as usize;
+        let transaction_version = *e.pick(&[0i16, 2]).unwrap_or(&0);
         let partitions = e.between(1, 5) as usize;
         let inputs = *e.pick(&[20u64, 5, 60, 200]).unwrap_or(&20);
         let per_transaction = *e.pick(&[5u64, 1, 3, 20]).unwrap_or(&5);
@@ -190,6 +197,7 @@ impl TxnSchedule {
                 },
                 5 => TxnFault::Crash,
                 6 => TxnFault::Zombie,
+                7 if transaction_version < 2 && e.below(2) == 0 => TxnFault::UpgradeTransactions,
                 7 => TxnFault::Rebalance,
                 _ => TxnFault::MoveCoordinator {
                     kind: CoordinatorKind::Transaction,
@@ -207,6 +215,7 @@ impl TxnSchedule {
         };
         TxnSchedule {
             brokers,
+            transaction_version,
             partitions,
             inputs,
             per_transaction,
@@ -235,7 +244,8 @@ impl fmt::Display for TxnSchedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "transactional: {} brokers, output topic of {} partitions; {} inputs, {} per transaction, {:?} apart, abort every {}, member {}",
+            "transactional (transaction.version {}): {} brokers, output topic of {} partitions; {} inputs, {} per transaction, {:?} apart, abort every {}, member {}",
+            self.transaction_version,
             self.brokers,
             self.partitions,
             self.inputs,

@@ -35,6 +35,9 @@ impl TransactionManager {
         now: Instant,
     ) {
         let class = reaction.class().unwrap_or(ErrorClass::Fatal);
+        if code.is_error() {
+            self.push_effect(Effect::Error(code));
+        }
         let error = self.error_for(work.api(), code, class, message, now);
         self.react(work, reaction, error, now);
     }

@@ -84,6 +84,9 @@ pub(crate) enum Effect {
     Coordinator { node: i32, host: String, port: u16 },
     /// Nothing can go on: the producer enters its fatal state.
     Fatal(TransactionError),
+    /// A transaction request was answered with this error code (for the
+    /// metrics).
+    Error(KafkaCode),
 }
 
 /// A `send_offsets_to_transaction` call not yet done.
@@ -140,6 +143,8 @@ pub(crate) struct TransactionManager {
     owed: Option<TransactionCall>,
     /// The producer is closing: no epoch bump after the last abort.
     closing: bool,
+    /// The producer closed or gave up: nothing more is done.
+    abandoned: bool,
     effects: VecDeque<Effect>,
 }
 
@@ -174,6 +179,7 @@ impl TransactionManager {
             retry_at: Instant::ZERO,
             owed: None,
             closing: false,
+            abandoned: false,
             effects: VecDeque::new(),
         }
     }
@@ -336,10 +342,26 @@ impl TransactionManager {
 
     /// Whether a commit or abort is under way.
     pub(crate) fn ending(&self) -> bool {
-        matches!(
-            self.state,
-            TransactionState::CommittingTransaction | TransactionState::AbortingTransaction
-        )
+        !self.abandoned
+            && matches!(
+                self.state,
+                TransactionState::CommittingTransaction | TransactionState::AbortingTransaction
+            )
+    }
+
+    /// The producer closed, or gave up on everything (`Producer::abort`):
+    /// no request is sent any more, and every call still owed an outcome
+    /// gets [`TransactionError::Closed`]. A transaction left open is
+    /// aborted by its coordinator after `transaction.timeout.ms`, or by the
+    /// next producer with the same `transactional.id`.
+    pub(crate) fn abandon(&mut self) {
+        self.closing = true;
+        self.abandoned = true;
+        self.pending.clear();
+        while self.offsets.pop_front().is_some() {
+            self.outcome(TransactionCall::SendOffsets, Err(TransactionError::Closed));
+        }
+        self.settle_owed(Err(TransactionError::Closed));
     }
 
     /// The error records not yet sent fail with, while the transaction
@@ -616,7 +638,7 @@ impl TransactionManager {
 
     /// The request due once the backoff allows (see [`Self::next_work`]).
     pub(crate) fn due_work(&self, batches_pending: bool) -> Option<(Work, Dest)> {
-        if self.in_flight.is_some() {
+        if self.in_flight.is_some() || self.abandoned {
             return None;
         }
         let to_coordinator = |work| match self.coordinator {
