@@ -12,7 +12,9 @@
 //! stored, not only what the driver reported: delivery, per-partition
 //! order, retries through cut connections and error codes, request and
 //! delivery timeouts, backpressure (`max.block.ms`), flush, and
-//! `close(timeout)` handing back the records still pending.
+//! `close(timeout)` handing back the records still pending; and the
+//! transaction API (commit, abort, offsets, misuse, fencing, retries),
+//! judged by the cluster's `read_committed` view.
 
 #![deny(missing_docs)]
 // SendError hands the record back, as the producer's does.
@@ -25,7 +27,13 @@ pub use kafka_producer_driver::{CloseError, Delivery, DeliveryError, DeliveryRes
 use kafka_producer_proto::SendErrorKind;
 use kafka_producer_proto::sim::{Chance, ClusterFault, Latency, NetFaults, SimServer};
 use kafka_producer_proto::wire::ApiKey;
-pub use kafka_producer_proto::{Config, ConfigBuilder, KafkaCode, ProduceError, Record, SendError};
+pub use kafka_producer_proto::{
+    Config, ConfigBuilder, ConsumerGroupMetadata, KafkaCode, OffsetCommit, ProduceError, Record,
+    SendError, TransactionError, TransactionState,
+};
+
+mod transactions;
+pub use transactions::*;
 
 /// A driver's API, seen from a thread: async drivers block on their
 /// runtime in their implementation.
@@ -48,6 +56,23 @@ pub trait Driver {
     fn flush(p: &Self::Producer);
     /// Closes within `timeout`.
     fn close(p: &Self::Producer, timeout: Duration) -> Result<(), CloseError>;
+
+    /// `init_transactions`, waiting for its outcome.
+    fn init_transactions(p: &Self::Producer) -> Result<(), TransactionError>;
+    /// `begin_transaction`.
+    fn begin_transaction(p: &Self::Producer) -> Result<(), TransactionError>;
+    /// `send_offsets_to_transaction`, waiting for its outcome.
+    fn send_offsets_to_transaction(
+        p: &Self::Producer,
+        offsets: Vec<OffsetCommit>,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), TransactionError>;
+    /// `commit_transaction`, waiting for its outcome.
+    fn commit_transaction(p: &Self::Producer) -> Result<(), TransactionError>;
+    /// `abort_transaction`, waiting for its outcome.
+    fn abort_transaction(p: &Self::Producer) -> Result<(), TransactionError>;
+    /// The transaction state (`None` without `transactional.id`).
+    fn transaction_state(p: &Self::Producer) -> Option<TransactionState>;
 }
 
 /// Instantiates every case of the suite for a [`Driver`]: one `#[test]`
@@ -66,7 +91,11 @@ macro_rules! suite {
             flush_waits_for_every_record_sent_before,
             close_hands_back_pending_records_when_its_timeout_runs_out,
             close_drains_within_its_timeout,
-            acks_zero_records_reach_the_log_before_close
+            acks_zero_records_reach_the_log_before_close,
+            transactions_commit_records_and_offsets_and_hide_aborted_ones,
+            transaction_calls_out_of_order_are_refused,
+            a_newer_producer_with_the_same_transactional_id_fences_the_older,
+            transaction_calls_retry_coordinator_errors
         );
     };
     (@cases $driver:ty; $($case:ident),*) => {

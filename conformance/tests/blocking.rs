@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use kafka_producer_blocking::{DeliveryHandle, Producer};
-use kafka_producer_conformance::{CloseError, Config, DeliveryResult, Driver, Record, SendError};
+use kafka_producer_conformance::{
+    CloseError, Config, ConsumerGroupMetadata, DeliveryResult, Driver, OffsetCommit, Record,
+    SendError, TransactionError, TransactionState,
+};
 
 struct Blocking;
 
@@ -33,6 +36,34 @@ impl Driver for Blocking {
 
     fn close(p: &Producer, timeout: Duration) -> Result<(), CloseError> {
         p.close(timeout)
+    }
+
+    fn init_transactions(p: &Producer) -> Result<(), TransactionError> {
+        p.init_transactions()
+    }
+
+    fn begin_transaction(p: &Producer) -> Result<(), TransactionError> {
+        p.begin_transaction()
+    }
+
+    fn send_offsets_to_transaction(
+        p: &Producer,
+        offsets: Vec<OffsetCommit>,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), TransactionError> {
+        p.send_offsets_to_transaction(offsets, group)
+    }
+
+    fn commit_transaction(p: &Producer) -> Result<(), TransactionError> {
+        p.commit_transaction()
+    }
+
+    fn abort_transaction(p: &Producer) -> Result<(), TransactionError> {
+        p.abort_transaction()
+    }
+
+    fn transaction_state(p: &Producer) -> Option<TransactionState> {
+        p.transaction_state()
     }
 }
 

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use kafka_producer_conformance::{CloseError, Config, DeliveryResult, Driver, Record, SendError};
+use kafka_producer_conformance::{
+    CloseError, Config, ConsumerGroupMetadata, DeliveryResult, Driver, OffsetCommit, Record,
+    SendError, TransactionError, TransactionState,
+};
 use kafka_producer_smol::{DeliveryFuture, Producer};
 
 struct Smol;
@@ -36,6 +39,34 @@ impl Driver for Smol {
 
     fn close(p: &Producer, timeout: Duration) -> Result<(), CloseError> {
         smol::block_on(p.close(timeout))
+    }
+
+    fn init_transactions(p: &Producer) -> Result<(), TransactionError> {
+        smol::block_on(p.init_transactions())
+    }
+
+    fn begin_transaction(p: &Producer) -> Result<(), TransactionError> {
+        p.begin_transaction()
+    }
+
+    fn send_offsets_to_transaction(
+        p: &Producer,
+        offsets: Vec<OffsetCommit>,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), TransactionError> {
+        smol::block_on(p.send_offsets_to_transaction(offsets, group))
+    }
+
+    fn commit_transaction(p: &Producer) -> Result<(), TransactionError> {
+        smol::block_on(p.commit_transaction())
+    }
+
+    fn abort_transaction(p: &Producer) -> Result<(), TransactionError> {
+        smol::block_on(p.abort_transaction())
+    }
+
+    fn transaction_state(p: &Producer) -> Option<TransactionState> {
+        p.transaction_state()
     }
 }
 

@@ -4,7 +4,10 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use kafka_producer_conformance::{CloseError, Config, DeliveryResult, Driver, Record, SendError};
+use kafka_producer_conformance::{
+    CloseError, Config, ConsumerGroupMetadata, DeliveryResult, Driver, OffsetCommit, Record,
+    SendError, TransactionError, TransactionState,
+};
 use kafka_producer_tokio::{DeliveryFuture, Producer};
 use tokio::runtime::Runtime;
 
@@ -47,6 +50,34 @@ impl Driver for Tokio {
 
     fn close(p: &Producer, timeout: Duration) -> Result<(), CloseError> {
         rt().block_on(p.close(timeout))
+    }
+
+    fn init_transactions(p: &Producer) -> Result<(), TransactionError> {
+        rt().block_on(p.init_transactions())
+    }
+
+    fn begin_transaction(p: &Producer) -> Result<(), TransactionError> {
+        p.begin_transaction()
+    }
+
+    fn send_offsets_to_transaction(
+        p: &Producer,
+        offsets: Vec<OffsetCommit>,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), TransactionError> {
+        rt().block_on(p.send_offsets_to_transaction(offsets, group))
+    }
+
+    fn commit_transaction(p: &Producer) -> Result<(), TransactionError> {
+        rt().block_on(p.commit_transaction())
+    }
+
+    fn abort_transaction(p: &Producer) -> Result<(), TransactionError> {
+        rt().block_on(p.abort_transaction())
+    }
+
+    fn transaction_state(p: &Producer) -> Option<TransactionState> {
+        p.transaction_state()
     }
 }
 

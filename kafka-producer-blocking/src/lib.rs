@@ -46,11 +46,13 @@
 mod low_level;
 mod producer;
 mod thread;
+mod transaction;
 
 pub use kafka_producer_driver::{CloseError, Delivery, DeliveryError, DeliveryResult};
 pub use kafka_producer_proto::{
-    Acks, Config, ConfigBuilder, ConfigError, DriverStats, EpochClock, Header, KafkaCode, Metrics,
-    ProduceError, RecordId, SendError, SendErrorKind,
+    Acks, Config, ConfigBuilder, ConfigError, ConsumerGroupMetadata, DriverStats, EpochClock,
+    ErrorClass, Header, KafkaCode, Metrics, OffsetCommit, ProduceError, RecordId, SendError,
+    SendErrorKind, TransactionError, TransactionState,
 };
 pub use low_level::BlockingDriver;
 pub use producer::{DeliveryHandle, Producer};

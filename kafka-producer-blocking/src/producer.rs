@@ -34,7 +34,7 @@ thread_local! {
 
 /// Polls `poll` on this thread until it is ready or `deadline` passes,
 /// parking in between.
-fn block_on<R>(
+pub(crate) fn block_on<R>(
     deadline: Option<Instant>,
     mut poll: impl FnMut(&mut Context<'_>) -> Poll<R>,
 ) -> Option<R> {
@@ -148,7 +148,7 @@ impl Producer {
         })
     }
 
-    fn shared(&self) -> &Arc<Shared<Socket>> {
+    pub(crate) fn shared(&self) -> &Arc<Shared<Socket>> {
         &self.handle.shared
     }
 

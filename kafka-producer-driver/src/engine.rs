@@ -840,8 +840,7 @@ impl<S: Transport> Engine<S> {
                         Ok(()) => tracing::debug!(%call, "transaction call done"),
                         Err(error) => tracing::debug!(%call, %error, "transaction call failed"),
                     }
-                    self.transactions
-                        .complete(call, &result, &mut self.wakers);
+                    self.transactions.complete(call, &result, &mut self.wakers);
                 }
                 Event::Closed => {
                     tracing::debug!("producer closed");

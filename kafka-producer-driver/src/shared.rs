@@ -6,7 +6,7 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use kafka_producer_proto::Config;
+use kafka_producer_proto::{Config, TransactionError};
 
 use crate::delivery::{Completions, DeliveryFuture, DeliveryResult};
 use crate::engine::{Engine, Transport};
@@ -79,6 +79,30 @@ impl<S: Transport> Shared<S> {
             e.abort();
             pending
         })
+    }
+}
+
+impl<S: Transport> Shared<S> {
+    /// Waits for the outcome of transaction wait `id` (from
+    /// [`Engine::init_transactions`] and the other transaction calls).
+    /// Needs no timer, so it serves every async runtime; dropping the
+    /// future forgets the wait, while the work itself goes on.
+    pub async fn transaction(&self, id: u64) -> Result<(), TransactionError> {
+        let _forget = ForgetTransaction { shared: self, id };
+        poll_fn(|cx| self.with(|e| e.poll_transaction(id, cx))).await
+    }
+}
+
+/// Forgets a transaction wait whose caller stopped waiting.
+struct ForgetTransaction<'a, S: Transport> {
+    shared: &'a Shared<S>,
+    id: u64,
+}
+
+impl<S: Transport> Drop for ForgetTransaction<'_, S> {
+    fn drop(&mut self) {
+        let id = self.id;
+        self.shared.with(|e| e.forget_transaction(id));
     }
 }
 

@@ -116,20 +116,32 @@ mod tests {
         waits.complete(TransactionCall::SendOffsets, &Ok(()), &mut wakers);
         assert_eq!(wakers.len(), 1, "the waiting one is woken");
         assert_eq!(waits.poll(a, &mut cx), Poll::Ready(Ok(())));
-        assert!(waits.poll(b, &mut cx).is_pending(), "one outcome per offsets call");
+        assert!(
+            waits.poll(b, &mut cx).is_pending(),
+            "one outcome per offsets call"
+        );
         waits.complete(
             TransactionCall::CommitTransaction,
             &Err(TransactionError::Aborted),
             &mut wakers,
         );
-        assert_eq!(waits.poll(c, &mut cx), Poll::Ready(Err(TransactionError::Aborted)));
+        assert_eq!(
+            waits.poll(c, &mut cx),
+            Poll::Ready(Err(TransactionError::Aborted))
+        );
         assert_eq!(
             waits.poll(d, &mut cx),
             Poll::Ready(Err(TransactionError::Aborted)),
             "a repeated commit shares the outcome"
         );
         waits.fail_all(TransactionError::Closed, &mut wakers);
-        assert_eq!(waits.poll(b, &mut cx), Poll::Ready(Err(TransactionError::Closed)));
-        assert_eq!(waits.poll(b, &mut cx), Poll::Ready(Err(TransactionError::Closed)));
+        assert_eq!(
+            waits.poll(b, &mut cx),
+            Poll::Ready(Err(TransactionError::Closed))
+        );
+        assert_eq!(
+            waits.poll(b, &mut cx),
+            Poll::Ready(Err(TransactionError::Closed))
+        );
     }
 }

@@ -40,13 +40,15 @@
 
 mod producer;
 mod task;
+mod transaction;
 
 pub use kafka_producer_driver::{
     CloseError, Delivery, DeliveryError, DeliveryFuture, DeliveryResult,
 };
 pub use kafka_producer_proto::{
-    Acks, Config, ConfigBuilder, ConfigError, DriverStats, EpochClock, Header, KafkaCode, Metrics,
-    ProduceError, RecordId, SendError, SendErrorKind,
+    Acks, Config, ConfigBuilder, ConfigError, ConsumerGroupMetadata, DriverStats, EpochClock,
+    ErrorClass, Header, KafkaCode, Metrics, OffsetCommit, ProduceError, RecordId, SendError,
+    SendErrorKind, TransactionError, TransactionState,
 };
 pub use producer::Producer;
 

@@ -110,7 +110,7 @@ impl Producer {
         })
     }
 
-    fn shared(&self) -> &Arc<Shared<Socket>> {
+    pub(crate) fn shared(&self) -> &Arc<Shared<Socket>> {
         &self.handle.shared
     }
 

@@ -2,16 +2,11 @@
 //! is done (or refused at once), with the core's [`TransactionError`],
 //! whose [`class`](TransactionError::class) says what to do about it.
 
-use std::future::poll_fn;
-use std::sync::Arc;
-
-use kafka_producer_driver::Shared;
 use kafka_producer_proto::{
     ConsumerGroupMetadata, OffsetCommit, TransactionError, TransactionState,
 };
 
 use crate::producer::Producer;
-use crate::task::Socket;
 
 impl Producer {
     /// Finds the transaction coordinator of `transactional.id` and gets a
@@ -47,9 +42,8 @@ impl Producer {
     /// # Ok(()) }
     /// ```
     pub async fn init_transactions(&self) -> Result<(), TransactionError> {
-        let shared = Arc::clone(self.shared());
-        let id = shared.with(|e| e.init_transactions())?;
-        wait(&shared, id).await
+        let id = self.shared().with(|e| e.init_transactions())?;
+        self.shared().transaction(id).await
     }
 
     /// Opens a transaction (local: no request). Records sent from now on,
@@ -67,46 +61,30 @@ impl Producer {
         offsets: Vec<OffsetCommit>,
         group: &ConsumerGroupMetadata,
     ) -> Result<(), TransactionError> {
-        let shared = Arc::clone(self.shared());
-        let id = shared.with(|e| e.send_offsets_to_transaction(offsets, group))?;
-        wait(&shared, id).await
+        let id = self
+            .shared()
+            .with(|e| e.send_offsets_to_transaction(offsets, group))?;
+        self.shared().transaction(id).await
     }
 
     /// Commits the open transaction: sends every record at once, waits for
     /// all of them and the offsets, then commits. An abortable error means:
     /// call [`Producer::abort_transaction`], then go on.
     pub async fn commit_transaction(&self) -> Result<(), TransactionError> {
-        let shared = Arc::clone(self.shared());
-        let id = shared.with(|e| e.commit_transaction())?;
-        wait(&shared, id).await
+        let id = self.shared().with(|e| e.commit_transaction())?;
+        self.shared().transaction(id).await
     }
 
     /// Aborts the open transaction, or gets past an abortable error:
     /// records not sent yet fail, those in flight are waited for, and
     /// nothing of the transaction becomes visible.
     pub async fn abort_transaction(&self) -> Result<(), TransactionError> {
-        let shared = Arc::clone(self.shared());
-        let id = shared.with(|e| e.abort_transaction())?;
-        wait(&shared, id).await
+        let id = self.shared().with(|e| e.abort_transaction())?;
+        self.shared().transaction(id).await
     }
 
     /// The transaction state, with a `transactional.id`.
     pub fn transaction_state(&self) -> Option<TransactionState> {
         self.shared().with(|e| e.transaction_state())
     }
-}
-
-/// Waits for transaction wait `id`; forgets it if the future is dropped.
-async fn wait(shared: &Arc<Shared<Socket>>, id: u64) -> Result<(), TransactionError> {
-    struct Forget<'a> {
-        shared: &'a Arc<Shared<Socket>>,
-        id: u64,
-    }
-    impl Drop for Forget<'_> {
-        fn drop(&mut self) {
-            self.shared.with(|e| e.forget_transaction(self.id));
-        }
-    }
-    let _forget = Forget { shared, id };
-    poll_fn(|cx| shared.with(|e| e.poll_transaction(id, cx))).await
 }
