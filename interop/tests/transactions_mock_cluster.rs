@@ -91,7 +91,8 @@ async fn transaction(
         .await?;
     producer.commit_transaction().await?;
     for d in deliveries {
-        d.await.expect("a committed transaction's records are delivered");
+        d.await
+            .expect("a committed transaction's records are delivered");
     }
     Ok(())
 }
@@ -100,18 +101,25 @@ async fn transaction(
 fn case(api: RDKafkaApiKey, err: RDKafkaRespErr, when: When, expect: Expect) {
     let code = KafkaCode::from_i16(err as i16);
     let label = format!("{api:?}-{code:?}");
+    let started = std::time::Instant::now();
     let cluster = mock();
     let bootstrap = cluster.bootstrap_servers();
     let id = format!("txn-{label}");
     let committed = runtime().block_on(async {
-        let producer = Producer::connect(config(&bootstrap, &id)).await.expect("connect");
+        let producer = Producer::connect(config(&bootstrap, &id))
+            .await
+            .expect("connect");
         if when == When::Init {
             cluster.request_errors(api, &[err]);
         }
         let init = producer.init_transactions().await;
         let first = match (when, init) {
             (When::Init, Ok(())) => {
-                assert_eq!(expect, Expect::Retriable, "{label}: init_transactions succeeded");
+                assert_eq!(
+                    expect,
+                    Expect::Retriable,
+                    "{label}: init_transactions succeeded"
+                );
                 transaction(&producer, 0..10, &label).await
             }
             (When::Init, Err(e)) => Err(e),
@@ -153,7 +161,9 @@ fn case(api: RDKafkaApiKey, err: RDKafkaRespErr, when: When, expect: Expect) {
                     "{label}"
                 );
                 // A new producer with the same id takes over.
-                let next = Producer::connect(config(&bootstrap, &id)).await.expect("connect");
+                let next = Producer::connect(config(&bootstrap, &id))
+                    .await
+                    .expect("connect");
                 next.init_transactions()
                     .await
                     .unwrap_or_else(|e| panic!("{label}: the next producer's init: {e}"));
@@ -179,6 +189,7 @@ fn case(api: RDKafkaApiKey, err: RDKafkaRespErr, when: When, expect: Expect) {
         let n = read.iter().filter(|r| r.text() == want).count();
         assert_eq!(n, 1, "{label}: record {i} read back {n} times");
     }
+    eprintln!("{label}: {expect:?} as expected, {:?}", started.elapsed());
 }
 
 fn matrix(api: RDKafkaApiKey, when: When, cells: &[(RDKafkaRespErr, Expect)]) {
@@ -339,23 +350,43 @@ fn the_coordinator_moves_between_transactions() {
     let cluster = mock();
     let bootstrap = cluster.bootstrap_servers();
     runtime().block_on(async {
-        let producer = Producer::connect(config(&bootstrap, "moving")).await.expect("connect");
+        let producer = Producer::connect(config(&bootstrap, "moving"))
+            .await
+            .expect("connect");
         producer.init_transactions().await.expect("init");
-        transaction(&producer, 0..10, "moving").await.expect("first");
+        transaction(&producer, 0..10, "moving")
+            .await
+            .expect("first");
         for broker in [2, 3, 1] {
             cluster
-                .coordinator(rdkafka::mocking::MockCoordinator::Transaction("moving".into()), broker)
+                .coordinator(
+                    rdkafka::mocking::MockCoordinator::Transaction("moving".into()),
+                    broker,
+                )
                 .expect("move the transaction coordinator");
             cluster
-                .coordinator(rdkafka::mocking::MockCoordinator::Group(GROUP.into()), broker)
+                .coordinator(
+                    rdkafka::mocking::MockCoordinator::Group(GROUP.into()),
+                    broker,
+                )
                 .expect("move the group coordinator");
-            transaction(&producer, broker as u64 * 10..broker as u64 * 10 + 10, "moving")
-                .await
-                .unwrap_or_else(|e| panic!("after the move to {broker}: {e}"));
+            transaction(
+                &producer,
+                broker as u64 * 10..broker as u64 * 10 + 10,
+                "moving",
+            )
+            .await
+            .unwrap_or_else(|e| panic!("after the move to {broker}: {e}"));
         }
         assert!(producer.metrics().error_count(KafkaCode::NotCoordinator) >= 1);
         producer.close(Duration::from_secs(5)).await.expect("close");
     });
-    let read = read_all(&bootstrap, TOPIC, PARTITIONS, Isolation::ReadCommitted, Duration::from_secs(60));
+    let read = read_all(
+        &bootstrap,
+        TOPIC,
+        PARTITIONS,
+        Isolation::ReadCommitted,
+        Duration::from_secs(60),
+    );
     assert_eq!(read.len(), 40);
 }

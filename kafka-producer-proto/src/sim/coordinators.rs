@@ -398,7 +398,11 @@ impl Coordinators {
         now: Instant,
     ) -> Result<(i64, i16), KafkaCode> {
         let delay = self.marker_delay;
-        let wanted = if commit { Marker::Commit } else { Marker::Abort };
+        let wanted = if commit {
+            Marker::Commit
+        } else {
+            Marker::Abort
+        };
         let m = self
             .txns
             .get_mut(id)

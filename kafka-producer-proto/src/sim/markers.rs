@@ -51,7 +51,9 @@ impl PartitionTxns {
     /// (a batch of another epoch belongs to another transaction, which its
     /// coordinator must know of first).
     pub fn is_open_at(&self, producer_id: i64, epoch: i16) -> bool {
-        self.open.get(&producer_id).is_some_and(|(_, e)| *e == epoch)
+        self.open
+            .get(&producer_id)
+            .is_some_and(|(_, e)| *e == epoch)
     }
 
     /// A transactional batch of `producer_id` under `epoch` was appended at

@@ -226,7 +226,8 @@ impl State {
     /// transactions past their timeout aborted.
     fn tick(&mut self) {
         let nanos = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.cluster.advance(crate::time::Instant::from_nanos(nanos));
+        self.cluster
+            .advance(crate::time::Instant::from_nanos(nanos));
     }
 }
 

@@ -19,6 +19,7 @@ use super::producer_state::on_marker;
 use crate::kafka_code::KafkaCode;
 use crate::time::Instant;
 use crate::wire::header::encode_response;
+use crate::wire::messages::ProduceRequest;
 use crate::wire::messages::add_partitions_to_txn::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
@@ -29,11 +30,10 @@ use crate::wire::messages::txn_offset_commit::{
 };
 use crate::wire::messages::{
     AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
-    AddPartitionsToTxnResponse, ApiKey, ApiVersionsResponse, EndTxnRequest, EndTxnResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, TxnOffsetCommitRequest,
-    TxnOffsetCommitResponse,
+    AddPartitionsToTxnResponse, ApiKey, ApiVersionsResponse, EndTxnRequest, EndTxnResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
-use crate::wire::messages::ProduceRequest;
 use crate::wire::record_batch::BatchHeader;
 use crate::wire::{Message, Reader};
 
@@ -49,7 +49,11 @@ pub enum CoordinatorKind {
 /// Whether a Produce request carries transactional batches without a
 /// transactional id, which Kafka refuses (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 pub(super) fn lacks_transactional_id(request: &ProduceRequest) -> bool {
-    if request.transactional_id.as_deref().is_some_and(|id| !id.is_empty()) {
+    if request
+        .transactional_id
+        .as_deref()
+        .is_some_and(|id| !id.is_empty())
+    {
         return false;
     }
     request
@@ -313,30 +317,27 @@ impl SimCluster {
         let now = self.now;
         let code = match injected {
             Some(code) => Err(code),
-            None => self
-                .coordinators
-                .group_check(node, now)
-                .and_then(|()| {
-                    if implicit {
-                        // Transactions v2: the group coordinator adds the
-                        // offsets to the transaction itself.
-                        self.coordinators.add_group_implicitly(
-                            request.producer_id,
-                            request.producer_epoch,
-                            &request.group_id,
-                            now,
-                        )?;
-                    }
-                    self.coordinators.txn_offset_commit(
-                        &request.transactional_id,
-                        &request.group_id,
+            None => self.coordinators.group_check(node, now).and_then(|()| {
+                if implicit {
+                    // Transactions v2: the group coordinator adds the
+                    // offsets to the transaction itself.
+                    self.coordinators.add_group_implicitly(
                         request.producer_id,
                         request.producer_epoch,
-                        request.generation_id,
-                        &request.member_id,
-                        &offsets,
-                    )
-                }),
+                        &request.group_id,
+                        now,
+                    )?;
+                }
+                self.coordinators.txn_offset_commit(
+                    &request.transactional_id,
+                    &request.group_id,
+                    request.producer_id,
+                    request.producer_epoch,
+                    request.generation_id,
+                    &request.member_id,
+                    &offsets,
+                )
+            }),
         };
         let code = code.err().unwrap_or(KafkaCode::None);
         let topics = request
